@@ -1,0 +1,100 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { Sql } from '../database/sql.js';
+import type { Scope } from './scopes.js';
+
+export interface Principal {
+  keyId: string;
+  scopes: Scope[];
+}
+
+interface CachedKey extends Principal {
+  hash: Buffer;
+  expiresAt: number | null;
+  cachedUntil: number;
+}
+
+/** How long a successful key lookup is trusted before the database is asked again. */
+const CACHE_TTL_MS = 5_000;
+const KEY_PREFIX = 'wck_';
+const SHOWN_PREFIX_LENGTH = 12;
+
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+@Injectable()
+export class ApiKeysService {
+  private readonly cache = new Map<string, CachedKey>();
+
+  constructor(private readonly sql: Sql) {}
+
+  /**
+   * The key's principal, or null for a key that is unknown, revoked or expired.
+   * Keys are looked up by their SHA-256 hash, so no comparison runs over the secret itself.
+   */
+  async authenticate(key: string): Promise<Principal | null> {
+    const hashHex = hashApiKey(key);
+    const hash = Buffer.from(hashHex, 'hex');
+    const now = Date.now();
+    const cached = this.cache.get(hashHex);
+    if (cached && cached.cachedUntil > now && timingSafeEqual(cached.hash, hash)) {
+      if (cached.expiresAt !== null && cached.expiresAt <= now) return null;
+      return { keyId: cached.keyId, scopes: cached.scopes };
+    }
+    // One round trip both authenticates and records the use.
+    const [row] = await this.sql.rows<{ id: string; scopes: Scope[]; expires_at: Date | null }>(
+      `UPDATE api_keys SET last_used_at = now()
+        WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+        RETURNING id, scopes, expires_at`,
+      [hashHex],
+    );
+    if (!row) {
+      this.cache.delete(hashHex);
+      return null;
+    }
+    this.cache.set(hashHex, {
+      keyId: row.id,
+      scopes: row.scopes,
+      hash,
+      expiresAt: row.expires_at?.getTime() ?? null,
+      cachedUntil: now + CACHE_TTL_MS,
+    });
+    return { keyId: row.id, scopes: row.scopes };
+  }
+
+  /** Creates a key and returns it with its secret, which is not kept and cannot be shown again. */
+  async create(name: string, scopes: Scope[], expiresAt: Date | null = null): Promise<{ id: string; key: string }> {
+    const key = KEY_PREFIX + randomBytes(32).toString('base64url');
+    const [row] = await this.sql.rows<{ id: string }>(
+      `INSERT INTO api_keys (name, prefix, key_hash, scopes, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+      [name, key.slice(0, SHOWN_PREFIX_LENGTH), hashApiKey(key), scopes, expiresAt],
+    );
+    return { id: row.id, key };
+  }
+
+  /** Registers a key chosen by the operator, unless it is registered already. Returns whether it was new. */
+  async register(name: string, key: string, scopes: Scope[]): Promise<boolean> {
+    const rows = await this.sql.rows(
+      `INSERT INTO api_keys (name, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (key_hash) DO NOTHING RETURNING id`,
+      [name, key.slice(0, Math.min(SHOWN_PREFIX_LENGTH, key.length >> 2)), hashApiKey(key), scopes],
+    );
+    return rows.length > 0;
+  }
+
+  async count(): Promise<number> {
+    const [row] = await this.sql.rows<{ count: number }>(`SELECT count(*)::int AS count FROM api_keys`);
+    return row.count;
+  }
+
+  /** Revokes a key; it stops working at once in this process. Returns false for an unknown key. */
+  async revoke(id: string): Promise<boolean> {
+    const rows = await this.sql.rows(
+      `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id`,
+      [id],
+    );
+    for (const [hash, entry] of this.cache) if (entry.keyId === id) this.cache.delete(hash);
+    return rows.length > 0;
+  }
+}

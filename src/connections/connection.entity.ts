@@ -1,0 +1,70 @@
+import { Exclude } from 'class-transformer';
+import {
+  Check,
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  type Relation,
+  Unique,
+  UpdateDateColumn,
+} from 'typeorm';
+import { User } from '../users/user.entity.js';
+import type { ConnectionStatus, Provider } from './providers.js';
+
+@Entity('connections')
+@Check('ck_connections_status', `status IN ('active', 'revoked', 'expired')`)
+@Unique('uq_connections_user_provider', ['userId', 'provider'])
+@Index('ix_connections_provider_user', ['provider', 'providerUserId'])
+export class Connection {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ name: 'user_id', type: 'uuid' })
+  userId: string;
+
+  @ManyToOne(() => User, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'user_id' })
+  user?: Relation<User>;
+
+  @Column({ type: 'text' })
+  provider: Provider;
+
+  @Column({ name: 'provider_user_id', type: 'text', nullable: true })
+  providerUserId: string | null;
+
+  @Column({ name: 'provider_username', type: 'text', nullable: true })
+  providerUsername: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  scope: string | null;
+
+  @Column({ type: 'text', default: 'active' })
+  status: ConnectionStatus;
+
+  // The provider's OAuth tokens. @Exclude() is the safety net that keeps them out of any JSON
+  // an entity is serialised to; responses are built by toConnectionResponse() and never carry them.
+  @Exclude()
+  @Column({ name: 'access_token', type: 'text', nullable: true })
+  accessToken: string | null;
+
+  @Exclude()
+  @Column({ name: 'refresh_token', type: 'text', nullable: true })
+  refreshToken: string | null;
+
+  @Exclude()
+  @Column({ name: 'token_expires_at', type: 'timestamptz', nullable: true })
+  tokenExpiresAt: Date | null;
+
+  @Column({ name: 'last_synced_at', type: 'timestamptz', nullable: true })
+  lastSyncedAt: Date | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt: Date;
+}

@@ -1,0 +1,18 @@
+import { type DynamicModule, Global, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { dataSourceOptions } from './data-source-options.js';
+import { Sql } from './sql.js';
+
+@Global()
+@Module({})
+export class DatabaseModule {
+  /** TypeORM on the given PostgreSQL URL; pending migrations run before the application starts. */
+  static forRoot(url: string, poolSize: number): DynamicModule {
+    return {
+      module: DatabaseModule,
+      imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(url, poolSize), migrationsRun: true })],
+      providers: [Sql],
+      exports: [Sql],
+    };
+  }
+}

@@ -1,0 +1,29 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { Pool } from 'pg';
+import type { DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
+
+/**
+ * Plain SQL on TypeORM's own `pg` pool, for statements that are clearer (or faster) written out:
+ * every result is `rows`, and a `name` makes the statement a prepared one on each pooled connection.
+ */
+@Injectable()
+export class Sql {
+  private readonly pool: Pool;
+
+  constructor(@InjectDataSource() dataSource: DataSource) {
+    this.pool = (dataSource.driver as PostgresDriver).master as Pool;
+  }
+
+  async rows<T>(text: string, values: unknown[] = [], name?: string): Promise<T[]> {
+    const result = await this.pool.query({ text, values, name });
+    return result.rows as T[];
+  }
+}
+
+/** The SQLSTATE of a database error, if it is one. */
+export function sqlState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

@@ -1,0 +1,16 @@
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+
+export class ListUsersQueryDto {
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'limit must be an integer from 1 to 200' })
+  @Min(1, { message: 'limit must be an integer from 1 to 200' })
+  @Max(200, { message: 'limit must be an integer from 1 to 200' })
+  limit: number = 50;
+
+  /** The `next_cursor` of the previous page. */
+  @IsOptional()
+  @IsString({ message: 'cursor must be a string' })
+  cursor?: string;
+}

@@ -1,0 +1,73 @@
+import { BadRequestException, ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { MoreThan, QueryFailedError, type Repository } from 'typeorm';
+import { UUID_PATTERN } from '../common/validation.js';
+import type { CreateUserDto } from './dto/create-user.dto.js';
+import { User } from './user.entity.js';
+
+export const USER_NOT_FOUND = 'User not found';
+
+export interface UserPage {
+  users: User[];
+  nextCursor: string | null;
+}
+
+@Injectable()
+export class UsersService {
+  constructor(@InjectRepository(User) private readonly users: Repository<User>) {}
+
+  /** Creates a user. A duplicate id or external_user_id is a ConflictException. */
+  async create(dto: CreateUserDto): Promise<User> {
+    try {
+      const user = this.users.create({
+        id: dto.id?.toLowerCase(),
+        externalUserId: dto.external_user_id ?? null,
+        email: dto.email ?? null,
+      });
+      await this.users.insert(user); // fills in the generated id and times
+      return user;
+    } catch (error) {
+      if (error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505') {
+        const field = (error.driverError as { detail?: string }).detail?.includes('external_user_id') ? 'external_user_id' : 'id';
+        throw new ConflictException(`A user with this ${field} already exists`);
+      }
+      throw error;
+    }
+  }
+
+  /** The user, or a NotFoundException. */
+  async get(id: string): Promise<User> {
+    const user = await this.users.findOneBy({ id });
+    if (!user) throw new NotFoundException(USER_NOT_FOUND);
+    return user;
+  }
+
+  /** A page of users ordered by id, which stays stable while users are added and removed. */
+  async list(limit: number, cursor?: string): Promise<UserPage> {
+    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    const users = await this.users.find({
+      where: after ? { id: MoreThan(after) } : {},
+      order: { id: 'ASC' },
+      take: limit + 1,
+    });
+    const hasMore = users.length > limit;
+    const page = hasMore ? users.slice(0, limit) : users;
+    return { users: page, nextCursor: hasMore ? encodeCursor(page[page.length - 1].id) : null };
+  }
+
+  /** Deletes the user, and with it every connection and token of theirs. */
+  async delete(id: string): Promise<void> {
+    const result = await this.users.delete({ id });
+    if (!result.affected) throw new NotFoundException(USER_NOT_FOUND);
+  }
+}
+
+function encodeCursor(id: string): string {
+  return Buffer.from(id).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const id = Buffer.from(cursor, 'base64url').toString();
+  if (!UUID_PATTERN.test(id)) throw new BadRequestException('cursor is not valid; pass the next_cursor of a previous page');
+  return id;
+}
