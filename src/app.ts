@@ -16,6 +16,8 @@ export async function createApp(config: StartupConfig, logger?: LoggerService | 
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 2048, ignoreTrailingSlash: true },
   });
+  // JSON is the only body this API reads; anything else gets a 415 instead of reaching validation as a string.
+  adapter.getInstance().removeContentTypeParser('text/plain');
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot({ databaseUrl: config.databaseUrl, dbPoolSize: config.dbPoolSize }),
     adapter,

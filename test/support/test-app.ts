@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import pg from 'pg';
+import { createApp } from '../../src/app.js';
+import { EmbeddedPostgres } from '../../src/database/embedded-postgres.js';
+
+export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
+
+export interface TestApp {
+  app: NestFastifyApplication;
+  /** The HTTP server, for supertest. */
+  server: import('node:http').Server;
+  /** The database URL the app runs on, for direct checks. */
+  databaseUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole application on a real, empty, migrated database: a fresh PostgreSQL database when
+ * DATABASE_URL is set (dropped afterwards), otherwise an in-memory embedded one.
+ */
+export async function startTestApp(options: { demoData?: boolean } = {}): Promise<TestApp> {
+  const database = await freshDatabase();
+  try {
+    const app = await createApp(
+      {
+        databaseUrl: database.url,
+        dbPoolSize: process.env.DATABASE_URL ? 5 : 1,
+        bootstrapApiKey: ADMIN_KEY,
+        demoData: options.demoData ?? false,
+      },
+      false,
+    );
+    await app.getHttpAdapter().getInstance().ready();
+    return {
+      app,
+      server: app.getHttpServer(),
+      databaseUrl: database.url,
+      async close() {
+        await app.close();
+        await database.drop();
+      },
+    };
+  } catch (error) {
+    await database.drop();
+    throw error;
+  }
+}
+
+async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const base = process.env.DATABASE_URL;
+  if (!base) {
+    const embedded = await EmbeddedPostgres.start();
+    return { url: embedded.url, drop: () => embedded.stop() };
+  }
+  const name = `wc_test_${randomBytes(6).toString('hex')}`;
+  await adminQuery(base, `CREATE DATABASE ${name}`);
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => adminQuery(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+async function adminQuery(url: string, text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
