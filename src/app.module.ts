@@ -1,23 +1,38 @@
 import { ClassSerializerInterceptor, type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
+import type { DestinationStream } from 'pino';
 import { AuthModule } from './auth/auth.module.js';
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
+import { loggingModule } from './common/logging.js';
+import type { AppConfig } from './config/app.config.js';
 import { ConnectionsModule } from './connections/connections.module.js';
+import { CryptoModule } from './crypto/crypto.module.js';
+import { TokenCipher } from './crypto/token-cipher.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthController } from './health.controller.js';
 import { UsersModule } from './users/users.module.js';
 
-export interface AppModuleOptions {
+/** What the application needs once start-up has settled where the database and the token key are. */
+export type RuntimeConfig = Omit<AppConfig, 'port' | 'host' | 'dataDir' | 'databaseUrl' | 'tokenEncryptionKey'> & {
   databaseUrl: string;
-  dbPoolSize: number;
-}
+  /** The database is the embedded one (PGlite), not a PostgreSQL server. */
+  embedded: boolean;
+  tokenEncryptionKey: Buffer;
+};
 
 @Module({})
 export class AppModule {
-  static forRoot(options: AppModuleOptions): DynamicModule {
+  static forRoot(config: RuntimeConfig, logStream?: DestinationStream): DynamicModule {
     return {
       module: AppModule,
-      imports: [DatabaseModule.forRoot(options.databaseUrl, options.dbPoolSize), AuthModule, UsersModule, ConnectionsModule],
+      imports: [
+        loggingModule(config.logLevel, logStream),
+        DatabaseModule.forRoot(config.databaseUrl, config.dbPoolSize, config.embedded),
+        CryptoModule.forRoot(new TokenCipher(config.tokenEncryptionKey, config.tokenEncryptionKeysOld)),
+        AuthModule.forRoot(config),
+        UsersModule,
+        ConnectionsModule,
+      ],
       controllers: [HealthController],
       providers: [
         { provide: APP_FILTER, useClass: HttpExceptionFilter },

@@ -1,38 +1,59 @@
 import 'reflect-metadata';
-import { type LoggerService } from '@nestjs/common';
+import helmet from '@fastify/helmet';
+import { BadRequestException } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { AppModule } from './app.module.js';
+import { Logger } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
+import { AppModule, type RuntimeConfig } from './app.module.js';
 import { ApiKeysService } from './auth/api-keys.service.js';
-import type { AppConfig } from './config/app.config.js';
+import { clientErrorHandler, nestsDeeperThan } from './common/client-errors.js';
+import { requestId } from './common/logging.js';
 import { loadDemoData } from './database/demo-data.js';
 import { Sql } from './database/sql.js';
 
-export type StartupConfig = Pick<AppConfig, 'dbPoolSize' | 'bootstrapApiKey' | 'demoData'> & { databaseUrl: string };
+const MAX_BODY_BYTES = 1024 * 1024;
+const MAX_JSON_DEPTH = 32;
 
 /** Builds the application on the given database: migrations applied, bootstrap key and demo data in place. */
-export async function createApp(config: StartupConfig, logger?: LoggerService | false): Promise<NestFastifyApplication> {
+export async function createApp(config: RuntimeConfig, logStream?: DestinationStream): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
-    bodyLimit: 1024 * 1024,
+    bodyLimit: MAX_BODY_BYTES,
+    trustProxy: config.trustProxy,
+    clientErrorHandler,
+    requestIdHeader: false,
+    genReqId: requestId,
     routerOptions: { maxParamLength: 2048, ignoreTrailingSlash: true },
   });
+  const fastify = adapter.getInstance();
   // JSON is the only body this API reads; anything else gets a 415 instead of reaching validation as a string.
-  adapter.getInstance().removeContentTypeParser('text/plain');
-  const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot({ databaseUrl: config.databaseUrl, dbPoolSize: config.dbPoolSize }),
-    adapter,
-    { logger: logger ?? undefined, abortOnError: false },
-  );
+  fastify.removeContentTypeParser('text/plain');
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+  });
+  // A deeply nested document would otherwise exhaust the stack of the validators that walk it.
+  fastify.addHook('preValidation', async (request) => {
+    if (nestsDeeperThan(request.body, MAX_JSON_DEPTH)) throw new BadRequestException('The request body is nested too deeply');
+  });
+
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logStream), adapter, {
+    bufferLogs: true,
+    abortOnError: false,
+  });
+  app.useLogger(app.get(Logger));
+  await app.register(helmet);
   await app.init();
-  await ensureApiKey(app.get(ApiKeysService), config.bootstrapApiKey);
-  if (config.demoData) await loadDemoData(app.get(Sql));
+  await ensureApiKey(app.get(ApiKeysService), config.bootstrapApiKey, app.get(Logger));
+  if (config.demoData && (await loadDemoData(app.get(Sql)))) {
+    app.get(Logger).log('Loaded the spec\'s example user 550e8400-e29b-41d4-a716-446655440000 (DEMO_DATA)');
+  }
   return app;
 }
 
 /** Registers BOOTSTRAP_API_KEY as an admin key; with none set and no key at all, makes one and prints it once. */
-async function ensureApiKey(apiKeys: ApiKeysService, bootstrapKey: string | undefined): Promise<void> {
+async function ensureApiKey(apiKeys: ApiKeysService, bootstrapKey: string | undefined, logger: Logger): Promise<void> {
   if (bootstrapKey) {
-    await apiKeys.register('bootstrap', bootstrapKey, ['admin']);
+    if (await apiKeys.register('bootstrap', bootstrapKey, ['admin'])) logger.log('Registered BOOTSTRAP_API_KEY as an admin key');
     return;
   }
   if ((await apiKeys.count()) > 0) return;

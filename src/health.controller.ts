@@ -1,7 +1,9 @@
 import { Controller, Get } from '@nestjs/common';
+import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from './auth/public.decorator.js';
 
 @Controller('health')
+@SkipThrottle()
 export class HealthController {
   /** The process is up and serving HTTP. */
   @Public()

@@ -1,17 +1,739 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
 
-describe('probe', () => {
-  let t: TestApp;
-  beforeAll(async () => { t = await startTestApp(); });
-  afterAll(async () => { await t?.close(); });
-  it('probe', async () => {
-    await request(t.server).get('/api/v1/users').set('X-API-Key', ADMIN_KEY);
-    console.log('ds', await t.app.get(DataSource).query('SELECT count(*)::int AS n FROM users WHERE id <> $1', ['00000000-0000-0000-0000-000000000000']));
-    const c = new pg.Client({ connectionString: t.databaseUrl, connectionTimeoutMillis: 3000 });
-    try { await c.connect(); console.log('pg', (await c.query('select 1 as x')).rows); await c.end(); } catch (e) { console.log('pg failed', String(e)); }
+// ---------------------------------------------------------------------------------------------
+// The contract's fixed shapes
+// ---------------------------------------------------------------------------------------------
+
+const DEMO_USER_ID = '550e8400-e29b-41d4-a716-446655440000';
+
+/** The example response of the spec (list-user-connections), verbatim. */
+const SPEC_EXAMPLE = [
+  {
+    id: '123e4567-e89b-12d3-a456-426614174000',
+    user_id: '550e8400-e29b-41d4-a716-446655440000',
+    provider: 'garmin',
+    provider_user_id: '9876543210',
+    provider_username: 'john_runner',
+    scope: 'ACTIVITY_EXPORT HEALTH_EXPORT',
+    status: 'active',
+    last_synced_at: '2024-03-15T10:30:00Z',
+    created_at: '2024-01-10T08:00:00Z',
+    updated_at: '2024-03-15T10:30:00Z',
+  },
+  {
+    id: '456e7890-e89b-12d3-a456-426614174001',
+    user_id: '550e8400-e29b-41d4-a716-446655440000',
+    provider: 'strava',
+    provider_user_id: '12345678',
+    provider_username: null,
+    scope: 'activity:read_all,activity:write',
+    status: 'active',
+    last_synced_at: '2024-03-14T22:15:00Z',
+    created_at: '2024-02-01T14:30:00Z',
+    updated_at: '2024-03-14T22:15:00Z',
+  },
+  {
+    id: '789e0123-e89b-12d3-a456-426614174002',
+    user_id: '550e8400-e29b-41d4-a716-446655440000',
+    provider: 'polar',
+    provider_user_id: '87654321',
+    provider_username: null,
+    scope: 'exercise.read',
+    status: 'expired',
+    last_synced_at: '2024-02-20T16:45:00Z',
+    created_at: '2023-12-01T09:00:00Z',
+    updated_at: '2024-02-28T12:00:00Z',
+  },
+];
+
+const CONNECTION_KEYS = [
+  'id',
+  'user_id',
+  'provider',
+  'provider_user_id',
+  'provider_username',
+  'scope',
+  'status',
+  'last_synced_at',
+  'created_at',
+  'updated_at',
+].sort();
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+const INVALID_KEY_BODY = { detail: 'Invalid or missing API key' };
+const USER_NOT_FOUND_BODY = { detail: 'User not found' };
+
+interface ConnectionBody {
+  id: string;
+  user_id: string;
+  provider: string;
+  provider_user_id: string | null;
+  provider_username: string | null;
+  scope: string | null;
+  status: string;
+  last_synced_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Harness helpers
+// ---------------------------------------------------------------------------------------------
+
+let t: TestApp;
+
+/** Every provider token a test has sent; no response of any route may ever contain one. */
+const sentTokens = new Set<string>();
+
+function token(kind: 'access' | 'refresh'): string {
+  const value = `${kind}-tok-${randomUUID()}`;
+  sentTokens.add(value);
+  return value;
+}
+
+function keysContainingToken(value: unknown): string[] {
+  if (Array.isArray(value)) return value.flatMap(keysContainingToken);
+  if (value && typeof value === 'object') {
+    return Object.entries(value).flatMap(([key, inner]) => [
+      ...(/token/i.test(key) ? [key] : []),
+      ...keysContainingToken(inner),
+    ]);
+  }
+  return [];
+}
+
+function expectNoSecrets(res: request.Response): void {
+  const text = res.text ?? '';
+  for (const secret of sentTokens) expect(text, `response leaks a token: ${text}`).not.toContain(secret);
+  expect(keysContainingToken(res.body), 'response has a token field').toEqual([]);
+}
+
+interface CallOptions {
+  body?: unknown;
+  /** Sent verbatim as application/json (for malformed JSON). */
+  rawBody?: string;
+  /** The API key; null sends none. Defaults to the admin key. */
+  key?: string | null;
+}
+
+/** Sends a request and checks, for every response, that no token leaks. */
+async function call(method: 'get' | 'post' | 'put' | 'delete', path: string, options: CallOptions = {}) {
+  let req = request(t.server)[method](path);
+  const key = options.key === undefined ? ADMIN_KEY : options.key;
+  if (key !== null) req = req.set('X-API-Key', key);
+  if (options.rawBody !== undefined) req = req.set('Content-Type', 'application/json').send(options.rawBody);
+  else if (options.body !== undefined) req = req.send(options.body as object);
+  const res = await req;
+  expectNoSecrets(res);
+  return res;
+}
+
+/** An error response: the status, and a body that is exactly {"detail": "<string>"} mentioning each of `mentions`. */
+function expectError(res: request.Response, status: number, ...mentions: (string | RegExp)[]): void {
+  expect(res.status, res.text).toBe(status);
+  expect(res.headers['content-type']).toMatch(/application\/json/);
+  expect(Object.keys(res.body)).toEqual(['detail']);
+  expect(typeof res.body.detail).toBe('string');
+  for (const mention of mentions) {
+    if (typeof mention === 'string') expect(res.body.detail).toContain(mention);
+    else expect(res.body.detail).toMatch(mention);
+  }
+}
+
+function expectConnectionShape(row: ConnectionBody): void {
+  expect(Object.keys(row).sort()).toEqual(CONNECTION_KEYS);
+  expect(row.id).toMatch(UUID);
+  expect(row.user_id).toMatch(UUID);
+  expect(['active', 'revoked', 'expired']).toContain(row.status);
+  expect(row.created_at).toMatch(ISO_UTC);
+  expect(row.updated_at).toMatch(ISO_UTC);
+  if (row.last_synced_at !== null) expect(row.last_synced_at).toMatch(ISO_UTC);
+}
+
+async function createUser(): Promise<string> {
+  const id = randomUUID();
+  const res = await call('post', '/api/v1/users', { body: { id } });
+  expect(res.status, res.text).toBe(201);
+  return id;
+}
+
+async function putConnection(userId: string, provider: string, body: Record<string, unknown>) {
+  return call('put', `/api/v1/users/${userId}/connections/${provider}`, { body });
+}
+
+async function listConnections(userId: string, query = ''): Promise<ConnectionBody[]> {
+  const res = await call('get', `/api/v1/users/${userId}/connections${query}`);
+  expect(res.status, res.text).toBe(200);
+  expect(Array.isArray(res.body)).toBe(true);
+  return res.body as ConnectionBody[];
+}
+
+/**
+ * Plain SQL on the app's database. On PostgreSQL a separate `pg` client on t.databaseUrl; the embedded
+ * server accepts a single client connection, which the app's pool holds, so there the app's pool is used.
+ */
+async function dbQuery<T>(text: string, values: unknown[]): Promise<T[]> {
+  if (process.env.DATABASE_URL) {
+    const client = new pg.Client({ connectionString: t.databaseUrl });
+    await client.connect();
+    try {
+      return (await client.query(text, values)).rows as T[];
+    } finally {
+      await client.end();
+    }
+  }
+  return (await t.app.get(DataSource).query(text, values)) as T[];
+}
+
+async function storedTokens(userId: string, provider: string) {
+  const rows = await dbQuery<{ access_token: string | null; refresh_token: string | null }>(
+    'SELECT access_token, refresh_token FROM connections WHERE user_id = $1 AND provider = $2',
+    [userId, provider],
+  );
+  expect(rows).toHaveLength(1);
+  return rows[0];
+}
+
+const PAST = '2020-01-01T00:00:00Z';
+const FUTURE = '2999-01-01T00:00:00Z';
+
+// ---------------------------------------------------------------------------------------------
+
+describe('connections API', () => {
+  beforeAll(async () => {
+    t = await startTestApp({ demoData: true });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  describe('authentication', () => {
+    it('serves /health/live without an API key', async () => {
+      const res = await call('get', '/health/live', { key: null });
+      expect(res.status).toBe(200);
+    });
+
+    it('returns 401 with the exact body when X-API-Key is missing, and changes nothing', async () => {
+      const userId = await createUser();
+      expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
+
+      const list = await call('get', `/api/v1/users/${userId}/connections`, { key: null });
+      expect(list.status).toBe(401);
+      expect(list.body).toEqual(INVALID_KEY_BODY);
+
+      const put = await call('put', `/api/v1/users/${userId}/connections/strava`, {
+        key: null,
+        body: { access_token: token('access') },
+      });
+      expect(put.status).toBe(401);
+      expect(put.body).toEqual(INVALID_KEY_BODY);
+
+      const del = await call('delete', `/api/v1/users/${userId}/connections/garmin`, { key: null });
+      expect(del.status).toBe(401);
+      expect(del.body).toEqual(INVALID_KEY_BODY);
+
+      const rows = await listConnections(userId);
+      expect(rows.map((c) => [c.provider, c.status])).toEqual([['garmin', 'active']]);
+    });
+
+    it('returns 401 with the exact body for a wrong API key, and changes nothing', async () => {
+      const userId = await createUser();
+      expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
+      const wrongKey = `wrong-${randomUUID()}`;
+
+      const list = await call('get', `/api/v1/users/${userId}/connections`, { key: wrongKey });
+      expect(list.status).toBe(401);
+      expect(list.body).toEqual(INVALID_KEY_BODY);
+
+      const put = await call('put', `/api/v1/users/${userId}/connections/strava`, {
+        key: wrongKey,
+        body: { access_token: token('access') },
+      });
+      expect(put.status).toBe(401);
+      expect(put.body).toEqual(INVALID_KEY_BODY);
+
+      const del = await call('delete', `/api/v1/users/${userId}/connections/garmin`, { key: wrongKey });
+      expect(del.status).toBe(401);
+      expect(del.body).toEqual(INVALID_KEY_BODY);
+
+      const rows = await listConnections(userId);
+      expect(rows.map((c) => [c.provider, c.status])).toEqual([['garmin', 'active']]);
+    });
+
+    it('returns 401 for a wrong API key even on an unknown user', async () => {
+      const res = await call('get', `/api/v1/users/${randomUUID()}/connections`, { key: 'not-a-real-key-at-all' });
+      expect(res.status).toBe(401);
+      expect(res.body).toEqual(INVALID_KEY_BODY);
+    });
+  });
+
+  describe('GET /api/v1/users/{user_id}/connections', () => {
+    it("returns exactly the spec's example response for the demo user", async () => {
+      const res = await call('get', `/api/v1/users/${DEMO_USER_ID}/connections`);
+      expect(res.status).toBe(200);
+      expect(res.headers['content-type']).toMatch(/application\/json/);
+      expect(res.body).toEqual(SPEC_EXAMPLE);
+    });
+
+    it("filters the spec's example by status and by provider", async () => {
+      expect(await listConnections(DEMO_USER_ID, '?status=expired')).toEqual([SPEC_EXAMPLE[2]]);
+      expect(await listConnections(DEMO_USER_ID, '?status=active')).toEqual([SPEC_EXAMPLE[0], SPEC_EXAMPLE[1]]);
+      expect(await listConnections(DEMO_USER_ID, '?status=revoked')).toEqual([]);
+      expect(await listConnections(DEMO_USER_ID, '?provider=strava')).toEqual([SPEC_EXAMPLE[1]]);
+      expect(await listConnections(DEMO_USER_ID, '?provider=whoop')).toEqual([]);
+    });
+
+    it('returns 404 User not found for an unknown user', async () => {
+      const res = await call('get', `/api/v1/users/${randomUUID()}/connections`);
+      expect(res.status).toBe(404);
+      expect(res.body).toEqual(USER_NOT_FOUND_BODY);
+    });
+
+    it('returns 404 User not found for an unknown user even with filters', async () => {
+      const res = await call('get', `/api/v1/users/${randomUUID()}/connections?status=active&provider=garmin`);
+      expect(res.status).toBe(404);
+      expect(res.body).toEqual(USER_NOT_FOUND_BODY);
+    });
+
+    it('returns 200 [] for a user with no connections', async () => {
+      const userId = await createUser();
+      const res = await call('get', `/api/v1/users/${userId}/connections`);
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual([]);
+    });
+
+    it('returns 200 [] (not 404) when filters match none of an existing user’s connections', async () => {
+      const userId = await createUser();
+      expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
+      expect(await listConnections(userId, '?status=revoked')).toEqual([]);
+      expect(await listConnections(userId, '?provider=strava')).toEqual([]);
+    });
+
+    it.each(['not-a-uuid', '12345', '550e8400-e29b-41d4-a716-44665544000z'])(
+      'returns 400 naming user_id and UUID for the user_id %s',
+      async (badId) => {
+        const res = await call('get', `/api/v1/users/${badId}/connections`);
+        expectError(res, 400, 'user_id', /uuid/i);
+      },
+    );
+
+    it('returns rows with exactly the spec’s keys, null for absent values and times in UTC ending in Z', async () => {
+      const userId = await createUser();
+      expect((await putConnection(userId, 'oura', { access_token: token('access') })).status).toBe(201);
+      const [row] = await listConnections(userId);
+      expectConnectionShape(row);
+      expect(row).toMatchObject({
+        user_id: userId,
+        provider: 'oura',
+        provider_user_id: null,
+        provider_username: null,
+        scope: null,
+        status: 'active',
+        last_synced_at: null,
+      });
+    });
+
+    it('returns times given with an offset in UTC ending in Z', async () => {
+      const userId = await createUser();
+      const put = await putConnection(userId, 'suunto', {
+        access_token: token('access'),
+        last_synced_at: '2024-02-01T12:00:00+02:00',
+      });
+      expect(put.status).toBe(201);
+      expect(put.body.last_synced_at).toBe('2024-02-01T10:00:00Z');
+      const [row] = await listConnections(userId);
+      expect(row.last_synced_at).toBe('2024-02-01T10:00:00Z');
+    });
+
+    it('orders most recently synced first, never-synced last, ties by provider name ascending', async () => {
+      const userId = await createUser();
+      // Sent in an order that matches none of the expected orderings.
+      const grants: [string, string | null][] = [
+        ['whoop', null],
+        ['strava', '2024-03-01T10:00:00Z'],
+        ['garmin', '2024-01-01T00:00:00Z'],
+        ['coros', null],
+        ['polar', '2024-03-01T12:00:00+02:00'], // the same instant as strava's
+        ['oura', '2024-02-01T00:00:00Z'],
+        ['fitbit', '2024-03-02T00:00:00Z'],
+      ];
+      for (const [provider, lastSyncedAt] of grants) {
+        const body: Record<string, unknown> = { access_token: token('access') };
+        if (lastSyncedAt) body.last_synced_at = lastSyncedAt;
+        expect((await putConnection(userId, provider, body)).status).toBe(201);
+      }
+      const rows = await listConnections(userId);
+      expect(rows.map((c) => c.provider)).toEqual(['fitbit', 'polar', 'strava', 'oura', 'garmin', 'coros', 'whoop']);
+      rows.forEach(expectConnectionShape);
+    });
+
+    it('filters by ?status=active, revoked and expired', async () => {
+      const userId = await createUser();
+      expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
+      expect((await putConnection(userId, 'strava', { access_token: token('access'), status: 'revoked' })).status).toBe(201);
+      expect((await putConnection(userId, 'polar', { access_token: token('access'), status: 'expired' })).status).toBe(201);
+      expect((await putConnection(userId, 'suunto', { access_token: token('access') })).status).toBe(201);
+      expect((await call('delete', `/api/v1/users/${userId}/connections/suunto`)).status).toBe(204);
+
+      const providers = async (query: string) => (await listConnections(userId, query)).map((c) => c.provider).sort();
+      expect(await providers('?status=active')).toEqual(['garmin']);
+      expect(await providers('?status=revoked')).toEqual(['strava', 'suunto']);
+      expect(await providers('?status=expired')).toEqual(['polar']);
+      expect(await providers('')).toEqual(['garmin', 'polar', 'strava', 'suunto']);
+    });
+
+    it('filters by ?provider, alone and together with ?status', async () => {
+      const userId = await createUser();
+      expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
+      expect((await putConnection(userId, 'withings', { access_token: token('access'), status: 'revoked' })).status).toBe(201);
+
+      const withings = await listConnections(userId, '?provider=withings');
+      expect(withings.map((c) => [c.provider, c.status])).toEqual([['withings', 'revoked']]);
+      expect(await listConnections(userId, '?provider=withings&status=revoked')).toEqual(withings);
+      expect(await listConnections(userId, '?provider=withings&status=active')).toEqual([]);
+      expect(await listConnections(userId, '?provider=coros')).toEqual([]);
+    });
+
+    it.each(['bogus', 'deleted'])('returns 400 naming status for ?status=%s', async (value) => {
+      const userId = await createUser();
+      const res = await call('get', `/api/v1/users/${userId}/connections?status=${encodeURIComponent(value)}`);
+      expectError(res, 400, 'status');
+    });
+
+    it.each(['nokia', 'apple'])('returns 400 naming provider for ?provider=%s', async (value) => {
+      const userId = await createUser();
+      const res = await call('get', `/api/v1/users/${userId}/connections?provider=${encodeURIComponent(value)}`);
+      expectError(res, 400, 'provider');
+    });
+
+    it('accepts every provider of the contract as a filter', async () => {
+      const userId = await createUser();
+      for (const provider of ['garmin', 'strava', 'polar', 'suunto', 'whoop', 'oura', 'fitbit', 'withings', 'coros']) {
+        const res = await call('get', `/api/v1/users/${userId}/connections?provider=${provider}`);
+        expect(res.status, `${provider}: ${res.text}`).toBe(200);
+        expect(res.body).toEqual([]);
+      }
+    });
+
+    it('ignores unknown query parameters', async () => {
+      const userId = await createUser();
+      expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
+      const plain = await listConnections(userId);
+      const withExtras = await listConnections(userId, '?foo=bar&_=12345&limit=1&sort=desc');
+      expect(plain).toHaveLength(1);
+      expect(withExtras).toEqual(plain);
+    });
+  });
+
+  describe('PUT /api/v1/users/{user_id}/connections/{provider}', () => {
+    it('creates a connection: 201 with the connection in the spec’s shape, status active by default', async () => {
+      const userId = await createUser();
+      const res = await putConnection(userId, 'garmin', {
+        access_token: token('access'),
+        refresh_token: token('refresh'),
+        token_expires_at: FUTURE,
+        provider_user_id: '9876543210',
+        provider_username: 'john_runner',
+        scope: 'ACTIVITY_EXPORT HEALTH_EXPORT',
+        last_synced_at: '2024-03-15T10:30:00Z',
+      });
+      expect(res.status, res.text).toBe(201);
+      expectConnectionShape(res.body);
+      expect(res.body).toMatchObject({
+        user_id: userId,
+        provider: 'garmin',
+        provider_user_id: '9876543210',
+        provider_username: 'john_runner',
+        scope: 'ACTIVITY_EXPORT HEALTH_EXPORT',
+        status: 'active',
+        last_synced_at: '2024-03-15T10:30:00Z',
+      });
+      expect(await listConnections(userId)).toEqual([res.body]);
+    });
+
+    it('never returns the tokens it is given, in PUT or in the list, yet stores them', async () => {
+      const userId = await createUser();
+      const access = token('access');
+      const refresh = token('refresh');
+      const res = await putConnection(userId, 'strava', { access_token: access, refresh_token: refresh });
+      expect(res.status).toBe(201);
+      expect(res.text).not.toContain(access);
+      expect(res.text).not.toContain(refresh);
+      expect(keysContainingToken(res.body)).toEqual([]);
+      const list = await call('get', `/api/v1/users/${userId}/connections`);
+      expect(list.status).toBe(200);
+      expect(list.text).not.toContain(access);
+      expect(list.text).not.toContain(refresh);
+      expect(keysContainingToken(list.body)).toEqual([]);
+      const stored = await storedTokens(userId, 'strava');
+      expect(stored.access_token).not.toBeNull();
+      expect(stored.refresh_token).not.toBeNull();
+    });
+
+    it('replaces an existing connection: 200, the same id, the new values, still one connection', async () => {
+      const userId = await createUser();
+      const first = await putConnection(userId, 'polar', {
+        access_token: token('access'),
+        provider_user_id: 'p-1',
+        provider_username: 'old_name',
+        scope: 'exercise.read',
+        last_synced_at: '2024-01-01T00:00:00Z',
+      });
+      expect(first.status).toBe(201);
+
+      const second = await putConnection(userId, 'polar', {
+        access_token: token('access'),
+        provider_user_id: 'p-2',
+        provider_username: 'new_name',
+        scope: 'exercise.read profile',
+        status: 'expired',
+        last_synced_at: '2024-02-02T02:02:02Z',
+      });
+      expect(second.status, second.text).toBe(200);
+      expectConnectionShape(second.body);
+      expect(second.body.id).toBe(first.body.id);
+      expect(second.body).toMatchObject({
+        user_id: userId,
+        provider: 'polar',
+        provider_user_id: 'p-2',
+        provider_username: 'new_name',
+        scope: 'exercise.read profile',
+        status: 'expired',
+        last_synced_at: '2024-02-02T02:02:02Z',
+      });
+      expect(second.body.created_at).toBe(first.body.created_at);
+
+      expect(await listConnections(userId)).toEqual([second.body]);
+    });
+
+    it('keeps one connection per provider and user, separate per provider and per user', async () => {
+      const alice = await createUser();
+      const bob = await createUser();
+      expect((await putConnection(alice, 'garmin', { access_token: token('access') })).status).toBe(201);
+      expect((await putConnection(alice, 'strava', { access_token: token('access') })).status).toBe(201);
+      expect((await putConnection(bob, 'garmin', { access_token: token('access') })).status).toBe(201);
+      expect((await putConnection(alice, 'garmin', { access_token: token('access') })).status).toBe(200);
+
+      const aliceRows = await listConnections(alice);
+      expect(aliceRows.map((c) => c.provider).sort()).toEqual(['garmin', 'strava']);
+      expect(aliceRows.every((c) => c.user_id === alice)).toBe(true);
+      const bobRows = await listConnections(bob);
+      expect(bobRows.map((c) => [c.provider, c.user_id])).toEqual([['garmin', bob]]);
+      expect(bobRows[0].id).not.toBe(aliceRows.find((c) => c.provider === 'garmin')!.id);
+    });
+
+    it('accepts explicit status revoked and expired', async () => {
+      const userId = await createUser();
+      const revoked = await putConnection(userId, 'whoop', { access_token: token('access'), status: 'revoked' });
+      expect(revoked.status).toBe(201);
+      expect(revoked.body.status).toBe('revoked');
+      const expired = await putConnection(userId, 'fitbit', { access_token: token('access'), status: 'expired' });
+      expect(expired.status).toBe(201);
+      expect(expired.body.status).toBe('expired');
+    });
+
+    it('returns 400 naming provider for an unknown provider, and creates nothing', async () => {
+      const userId = await createUser();
+      const res = await putConnection(userId, 'nokia', { access_token: token('access') });
+      expectError(res, 400, 'provider');
+      expect(await listConnections(userId)).toEqual([]);
+    });
+
+    it('returns 400 naming user_id for a user_id that is not a UUID', async () => {
+      const res = await putConnection('not-a-uuid', 'garmin', { access_token: token('access') });
+      expectError(res, 400, 'user_id', /uuid/i);
+    });
+
+    const invalidBodies: { name: string; body: () => Record<string, unknown> }[] = [
+      { name: 'a missing access_token', body: () => ({ provider_user_id: '1', refresh_token: token('refresh') }) },
+      { name: 'an access_token that is not a string', body: () => ({ access_token: 12345 }) },
+      { name: 'an invalid status', body: () => ({ access_token: token('access'), status: 'paused' }) },
+      {
+        name: 'a last_synced_at without a time zone',
+        body: () => ({ access_token: token('access'), last_synced_at: '2024-03-15T10:30:00' }),
+      },
+      {
+        name: 'a token_expires_at without a time zone',
+        body: () => ({ access_token: token('access'), token_expires_at: '2024-03-15T10:30:00' }),
+      },
+      { name: 'a last_synced_at that is not a time', body: () => ({ access_token: token('access'), last_synced_at: 'yesterday' }) },
+      { name: 'an unknown body field', body: () => ({ access_token: token('access'), colour: 'red' }) },
+      {
+        name: 'a misspelt optional field',
+        body: () => ({ access_token: token('access'), refresh_token: token('refresh'), last_sync_at: '2024-03-15T10:30:00Z' }),
+      },
+    ];
+
+    it.each(invalidBodies)('returns 400 for $name, and creates nothing', async ({ body }) => {
+      const userId = await createUser();
+      const res = await putConnection(userId, 'garmin', body());
+      expectError(res, 400);
+      expect(await listConnections(userId)).toEqual([]);
+    });
+
+    it('returns 400 with {"detail"} for a malformed JSON body, and creates nothing', async () => {
+      const userId = await createUser();
+      const res = await call('put', `/api/v1/users/${userId}/connections/garmin`, {
+        rawBody: `{"access_token": "${token('access')}", `,
+      });
+      expectError(res, 400);
+      expect(await listConnections(userId)).toEqual([]);
+    });
+
+    it('does not change an existing connection when a replacement is rejected', async () => {
+      const userId = await createUser();
+      const created = await putConnection(userId, 'coros', { access_token: token('access'), scope: 'all' });
+      expect(created.status).toBe(201);
+      const rejected = await putConnection(userId, 'coros', { access_token: token('access'), status: 'paused' });
+      expectError(rejected, 400);
+      expect(await listConnections(userId)).toEqual([created.body]);
+    });
+  });
+
+  describe('status of an active connection whose access token has lapsed', () => {
+    it('reads as expired with no refresh_token: in PUT, in the list and in the status filters', async () => {
+      const userId = await createUser();
+      const put = await putConnection(userId, 'garmin', { access_token: token('access'), token_expires_at: PAST });
+      expect(put.status).toBe(201);
+      expect(put.body.status).toBe('expired');
+
+      const rows = await listConnections(userId);
+      expect(rows.map((c) => [c.id, c.status])).toEqual([[put.body.id, 'expired']]);
+      expect((await listConnections(userId, '?status=expired')).map((c) => c.id)).toEqual([put.body.id]);
+      expect(await listConnections(userId, '?status=active')).toEqual([]);
+    });
+
+    it('stays active with a refresh_token', async () => {
+      const userId = await createUser();
+      const put = await putConnection(userId, 'strava', {
+        access_token: token('access'),
+        refresh_token: token('refresh'),
+        token_expires_at: PAST,
+      });
+      expect(put.status).toBe(201);
+      expect(put.body.status).toBe('active');
+
+      const rows = await listConnections(userId);
+      expect(rows.map((c) => [c.id, c.status])).toEqual([[put.body.id, 'active']]);
+      expect((await listConnections(userId, '?status=active')).map((c) => c.id)).toEqual([put.body.id]);
+      expect(await listConnections(userId, '?status=expired')).toEqual([]);
+    });
+
+    it('stays active while the token has not lapsed yet', async () => {
+      const userId = await createUser();
+      const put = await putConnection(userId, 'oura', { access_token: token('access'), token_expires_at: FUTURE });
+      expect(put.status).toBe(201);
+      expect(put.body.status).toBe('active');
+      expect((await listConnections(userId, '?status=active')).map((c) => c.id)).toEqual([put.body.id]);
+    });
+
+    it('leaves a revoked connection revoked', async () => {
+      const userId = await createUser();
+      const put = await putConnection(userId, 'polar', {
+        access_token: token('access'),
+        token_expires_at: PAST,
+        status: 'revoked',
+      });
+      expect(put.status).toBe(201);
+      expect(put.body.status).toBe('revoked');
+      expect((await listConnections(userId, '?status=revoked')).map((c) => c.id)).toEqual([put.body.id]);
+      expect(await listConnections(userId, '?status=expired')).toEqual([]);
+    });
+  });
+
+  describe('DELETE /api/v1/users/{user_id}/connections/{provider}', () => {
+    it('disconnects: 204, the connection becomes revoked and both tokens are erased', async () => {
+      const userId = await createUser();
+      const access = token('access');
+      const refresh = token('refresh');
+      const put = await putConnection(userId, 'garmin', { access_token: access, refresh_token: refresh });
+      expect(put.status).toBe(201);
+      const before = await storedTokens(userId, 'garmin');
+      expect(before.access_token).not.toBeNull();
+      expect(before.refresh_token).not.toBeNull();
+
+      const res = await call('delete', `/api/v1/users/${userId}/connections/garmin`);
+      expect(res.status).toBe(204);
+      expect(res.text ?? '').toBe('');
+
+      const rows = await listConnections(userId);
+      expect(rows.map((c) => [c.id, c.provider, c.status])).toEqual([[put.body.id, 'garmin', 'revoked']]);
+      expect(await storedTokens(userId, 'garmin')).toEqual({ access_token: null, refresh_token: null });
+    });
+
+    it('returns 204 again on a repeated disconnect, and the connection stays revoked', async () => {
+      const userId = await createUser();
+      expect((await putConnection(userId, 'strava', { access_token: token('access') })).status).toBe(201);
+      expect((await call('delete', `/api/v1/users/${userId}/connections/strava`)).status).toBe(204);
+      const again = await call('delete', `/api/v1/users/${userId}/connections/strava`);
+      expect(again.status).toBe(204);
+      expect((await listConnections(userId)).map((c) => c.status)).toEqual(['revoked']);
+      expect(await storedTokens(userId, 'strava')).toEqual({ access_token: null, refresh_token: null });
+    });
+
+    it('only disconnects the given provider', async () => {
+      const userId = await createUser();
+      expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
+      expect((await putConnection(userId, 'polar', { access_token: token('access') })).status).toBe(201);
+      expect((await call('delete', `/api/v1/users/${userId}/connections/polar`)).status).toBe(204);
+      const statuses = Object.fromEntries((await listConnections(userId)).map((c) => [c.provider, c.status]));
+      expect(statuses).toEqual({ garmin: 'active', polar: 'revoked' });
+      expect((await storedTokens(userId, 'garmin')).access_token).not.toBeNull();
+      expect(await storedTokens(userId, 'polar')).toEqual({ access_token: null, refresh_token: null });
+    });
+
+    it('returns 404 for a provider the user never connected', async () => {
+      const userId = await createUser();
+      expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
+      const res = await call('delete', `/api/v1/users/${userId}/connections/strava`);
+      expectError(res, 404);
+      expect((await listConnections(userId)).map((c) => [c.provider, c.status])).toEqual([['garmin', 'active']]);
+    });
+
+    it('returns 404 User not found for an unknown user', async () => {
+      const res = await call('delete', `/api/v1/users/${randomUUID()}/connections/garmin`);
+      expect(res.status).toBe(404);
+      expect(res.body).toEqual(USER_NOT_FOUND_BODY);
+    });
+
+    it('lets a disconnected provider be connected again (PUT replaces it: 200, same id, active)', async () => {
+      const userId = await createUser();
+      const first = await putConnection(userId, 'whoop', { access_token: token('access') });
+      expect(first.status).toBe(201);
+      expect((await call('delete', `/api/v1/users/${userId}/connections/whoop`)).status).toBe(204);
+      const again = await putConnection(userId, 'whoop', { access_token: token('access') });
+      expect(again.status).toBe(200);
+      expect(again.body.id).toBe(first.body.id);
+      expect(again.body.status).toBe('active');
+    });
+  });
+
+  // Kept last: a PUT for an unknown user is the one request here that makes the database reject a
+  // statement, and (see the regression test) the service must keep working after that.
+  describe('PUT for an unknown user', () => {
+    it('keeps listing connections after a PUT for an unknown user was rejected', async () => {
+      const userId = await createUser();
+      const put = await putConnection(userId, 'garmin', { access_token: token('access') });
+      expect(put.status).toBe(201);
+      expect(await listConnections(userId)).toEqual([put.body]);
+
+      const rejected = await putConnection(randomUUID(), 'strava', { access_token: token('access') });
+      expect(rejected.status).toBe(404);
+
+      expect(await listConnections(userId)).toEqual([put.body]);
+      expect(await listConnections(userId, '?status=active')).toEqual([put.body]);
+    });
+
+    it('returns 404 User not found for an unknown user', async () => {
+      const res = await putConnection(randomUUID(), 'garmin', { access_token: token('access') });
+      expect(res.status).toBe(404);
+      expect(res.body).toEqual(USER_NOT_FOUND_BODY);
+    });
   });
 });

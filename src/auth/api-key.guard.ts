@@ -1,30 +1,58 @@
-import { type CanActivate, type ExecutionContext, ForbiddenException, Injectable, UnauthorizedException } from '@nestjs/common';
+import {
+  type CanActivate,
+  type ExecutionContext,
+  ForbiddenException,
+  HttpException,
+  HttpStatus,
+  Inject,
+  Injectable,
+  UnauthorizedException,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeysService, type Principal } from './api-keys.service.js';
+import { AUTH_OPTIONS, type AuthOptions, RATE_LIMIT_STORAGE } from './auth.options.js';
 import { IS_PUBLIC } from './public.decorator.js';
+import type { RateLimitStorage } from './rate-limit.storage.js';
 import { REQUIRED_SCOPE } from './require-scope.decorator.js';
 import { grants, type Scope } from './scopes.js';
 
 export const INVALID_KEY = 'Invalid or missing API key';
+const MAX_KEY_LENGTH = 256;
+const MINUTE_MS = 60_000;
 
-/** Global guard: every route needs a valid `X-API-Key` with the route's scope, unless marked @Public(). */
+/**
+ * Global guard: every route needs a valid `X-API-Key` with the route's scope, unless marked @Public().
+ * Failed attempts are counted per client address; past the limit, that address gets 429 for every
+ * attempt, right or wrong, until the block ends, so guessing keys is slow.
+ */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly apiKeys: ApiKeysService,
+    @Inject(RATE_LIMIT_STORAGE) private readonly limits: RateLimitStorage,
+    @Inject(AUTH_OPTIONS) private readonly options: AuthOptions,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
 
-    const request = context.switchToHttp().getRequest<FastifyRequest & { principal?: Principal }>();
+    const http = context.switchToHttp();
+    const request = http.getRequest<FastifyRequest & { principal?: Principal }>();
+    const failures = `auth-failure:${request.ip}`;
+    const blockedFor = await this.limits.blockedFor(failures);
+    if (blockedFor > 0) throw tooManyFailures(http.getResponse(), blockedFor);
+
     const key = request.headers['x-api-key'];
-    if (typeof key !== 'string' || key.length === 0 || key.length > 256) throw new UnauthorizedException(INVALID_KEY);
-    const principal = await this.apiKeys.authenticate(key);
-    if (!principal) throw new UnauthorizedException(INVALID_KEY);
+    const principal =
+      typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY_LENGTH ? await this.apiKeys.authenticate(key) : null;
+    if (!principal) {
+      const record = await this.limits.increment(failures, MINUTE_MS, this.options.authFailureLimitPerMinute, MINUTE_MS, 'auth-failure');
+      if (record.isBlocked) throw tooManyFailures(http.getResponse(), record.timeToBlockExpire);
+      throw new UnauthorizedException(INVALID_KEY);
+    }
 
     const needed = this.reflector.getAllAndOverride<Scope>(REQUIRED_SCOPE, targets) ?? 'admin';
     if (!grants(principal.scopes, needed)) {
@@ -33,4 +61,12 @@ export class ApiKeyGuard implements CanActivate {
     request.principal = principal;
     return true;
   }
+}
+
+function tooManyFailures(reply: FastifyReply, seconds: number): HttpException {
+  reply.header('Retry-After', String(seconds));
+  return new HttpException(
+    `Too many failed authentication attempts from this address; retry after ${seconds} s`,
+    HttpStatus.TOO_MANY_REQUESTS,
+  );
 }

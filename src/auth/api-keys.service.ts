@@ -3,6 +3,20 @@ import { Injectable } from '@nestjs/common';
 import { Sql } from '../database/sql.js';
 import type { Scope } from './scopes.js';
 
+/** What is known of a key besides its secret. */
+export interface ApiKeyRow {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: Scope[];
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+  created_at: Date;
+}
+
+const KEY_COLUMNS = 'id, name, prefix, scopes, expires_at, last_used_at, revoked_at, created_at';
+
 export interface Principal {
   keyId: string;
   scopes: Scope[];
@@ -64,13 +78,19 @@ export class ApiKeysService {
   }
 
   /** Creates a key and returns it with its secret, which is not kept and cannot be shown again. */
-  async create(name: string, scopes: Scope[], expiresAt: Date | null = null): Promise<{ id: string; key: string }> {
+  async create(name: string, scopes: Scope[], expiresAt: Date | null = null): Promise<ApiKeyRow & { key: string }> {
     const key = KEY_PREFIX + randomBytes(32).toString('base64url');
-    const [row] = await this.sql.rows<{ id: string }>(
-      `INSERT INTO api_keys (name, prefix, key_hash, scopes, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+    const [row] = await this.sql.rows<ApiKeyRow>(
+      `INSERT INTO api_keys (name, prefix, key_hash, scopes, expires_at) VALUES ($1, $2, $3, $4, $5)
+       RETURNING ${KEY_COLUMNS}`,
       [name, key.slice(0, SHOWN_PREFIX_LENGTH), hashApiKey(key), scopes, expiresAt],
     );
-    return { id: row.id, key };
+    return { ...row, key };
+  }
+
+  /** Every key, newest first, without its secret. */
+  list(): Promise<ApiKeyRow[]> {
+    return this.sql.rows<ApiKeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, id`);
   }
 
   /** Registers a key chosen by the operator, unless it is registered already. Returns whether it was new. */

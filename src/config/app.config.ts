@@ -10,7 +10,23 @@ export interface AppConfig {
   bootstrapApiKey?: string;
   /** Load the spec's example user and connections at start-up. */
   demoData: boolean;
+  /** AES-256 key for provider tokens; absent only with the embedded database, which keeps one in dataDir. */
+  tokenEncryptionKey?: Buffer;
+  /** Earlier keys, still accepted for decryption until `npm run tokens:reencrypt` has run. */
+  tokenEncryptionKeysOld: Buffer[];
+  rateLimitPerMinute: number;
+  authFailureLimitPerMinute: number;
+  /** Counters of the rate limits live here when set, shared by every instance. */
+  redisUrl?: string;
+  /** Trust X-Forwarded-For from a proxy in front (for the client address used by rate limits). */
+  trustProxy: boolean;
+  logLevel: LogLevel;
 }
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const MAKE_KEY = 'make one with: openssl rand -base64 32';
 
 export class ConfigError extends Error {}
 
@@ -49,6 +65,43 @@ function databaseUrl(env: Env): string | undefined {
   return raw;
 }
 
+function aesKey(name: string, raw: string): Buffer {
+  const key = Buffer.from(raw.trim(), 'base64');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw.trim()) || key.length !== 32) {
+    throw new ConfigError(`${name} must be 32 random bytes in base64; ${MAKE_KEY}`);
+  }
+  return key;
+}
+
+function tokenKeys(env: Env, url: string | undefined): Pick<AppConfig, 'tokenEncryptionKey' | 'tokenEncryptionKeysOld'> {
+  const current = env.TOKEN_ENCRYPTION_KEY ? aesKey('TOKEN_ENCRYPTION_KEY', env.TOKEN_ENCRYPTION_KEY) : undefined;
+  if (!current && url) {
+    throw new ConfigError(`TOKEN_ENCRYPTION_KEY is required with DATABASE_URL, to encrypt provider tokens; ${MAKE_KEY}`);
+  }
+  const old = (env.TOKEN_ENCRYPTION_KEYS_OLD ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .map((part) => aesKey('TOKEN_ENCRYPTION_KEYS_OLD', part));
+  return { tokenEncryptionKey: current, tokenEncryptionKeysOld: old };
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+function redisUrl(env: Env): string | undefined {
+  const raw = env.REDIS_URL;
+  if (!raw) return undefined;
+  if (!/^rediss?:\/\/\S+$/.test(raw)) throw new ConfigError('REDIS_URL must be a URL such as redis://127.0.0.1:6379');
+  return raw;
+}
+
 /** Reads and validates the environment; throws a ConfigError that names the first bad variable. */
 export function loadConfig(env: Env = process.env): AppConfig {
   const url = databaseUrl(env);
@@ -64,5 +117,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
     dbPoolSize: integer(env, 'DB_POOL_SIZE', url ? 10 : 1, 1, 200),
     bootstrapApiKey,
     demoData: boolean(env, 'DEMO_DATA', !url),
+    ...tokenKeys(env, url),
+    rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 6000, 1, 1_000_000_000),
+    authFailureLimitPerMinute: integer(env, 'AUTH_FAILURE_LIMIT_PER_MINUTE', 30, 1, 1_000_000_000),
+    redisUrl: redisUrl(env),
+    trustProxy: boolean(env, 'TRUST_PROXY', false),
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
   };
 }

@@ -1,4 +1,5 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
+import { TokenCipher, tokenContext } from '../crypto/token-cipher.js';
 import { Sql, sqlState } from '../database/sql.js';
 import { USER_NOT_FOUND } from '../users/users.service.js';
 import { type ConnectionResponse, type ConnectionRow, toConnectionResponse } from './connection-response.js';
@@ -61,7 +62,10 @@ const DISCONNECT = `
 
 @Injectable()
 export class ConnectionsService {
-  constructor(private readonly sql: Sql) {}
+  constructor(
+    private readonly sql: Sql,
+    private readonly cipher: TokenCipher,
+  ) {}
 
   /**
    * The user's connections, optionally filtered: the most recently synced first, never-synced last,
@@ -78,7 +82,7 @@ export class ConnectionsService {
   }
 
   /**
-   * Creates or replaces the user's connection to the provider (one per user and provider).
+   * Creates or replaces the user's connection to the provider (one per user and provider); tokens are stored encrypted.
    * Fields left out are cleared, except last_synced_at, which a re-authorisation keeps.
    * Throws NotFoundException for an unknown user.
    */
@@ -91,8 +95,8 @@ export class ConnectionsService {
       const [row] = await this.sql.rows<ConnectionRow & { created: boolean }>(UPSERT, [
         userId,
         provider,
-        grant.access_token,
-        grant.refresh_token ?? null,
+        this.cipher.encrypt(grant.access_token, tokenContext(userId, provider, 'access_token')),
+        grant.refresh_token ? this.cipher.encrypt(grant.refresh_token, tokenContext(userId, provider, 'refresh_token')) : null,
         grant.token_expires_at ?? null,
         grant.provider_user_id ?? null,
         grant.provider_username ?? null,

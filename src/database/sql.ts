@@ -1,23 +1,33 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 
+/** Whether named (server-side prepared) statements may be used; see Sql. */
+export const PREPARED_STATEMENTS = Symbol('PREPARED_STATEMENTS');
+
 /**
  * Plain SQL on TypeORM's own `pg` pool, for statements that are clearer (or faster) written out:
  * every result is `rows`, and a `name` makes the statement a prepared one on each pooled connection.
+ *
+ * The embedded database runs every client connection in one Postgres session, so a statement
+ * prepared by a connection that has since been dropped would still exist there and collide with
+ * the next connection's; names are ignored on it.
  */
 @Injectable()
 export class Sql {
   private readonly pool: Pool;
 
-  constructor(@InjectDataSource() dataSource: DataSource) {
+  constructor(
+    @InjectDataSource() dataSource: DataSource,
+    @Inject(PREPARED_STATEMENTS) private readonly prepared: boolean,
+  ) {
     this.pool = (dataSource.driver as PostgresDriver).master as Pool;
   }
 
   async rows<T>(text: string, values: unknown[] = [], name?: string): Promise<T[]> {
-    const result = await this.pool.query({ text, values, name });
+    const result = await this.pool.query({ text, values, name: this.prepared ? name : undefined });
     return result.rows as T[];
   }
 }

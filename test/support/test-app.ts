@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import pg from 'pg';
 import { createApp } from '../../src/app.js';
+import type { RuntimeConfig } from '../../src/app.module.js';
 import { EmbeddedPostgres } from '../../src/database/embedded-postgres.js';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
+export const TOKEN_KEY = randomBytes(32);
 
 export interface TestApp {
   app: NestFastifyApplication;
@@ -12,6 +15,8 @@ export interface TestApp {
   server: import('node:http').Server;
   /** The database URL the app runs on, for direct checks. */
   databaseUrl: string;
+  /** Every line the application logged, to search for secrets. */
+  logs: string[];
   close(): Promise<void>;
 }
 
@@ -19,23 +24,40 @@ export interface TestApp {
  * The whole application on a real, empty, migrated database: a fresh PostgreSQL database when
  * DATABASE_URL is set (dropped afterwards), otherwise an in-memory embedded one.
  */
-export async function startTestApp(options: { demoData?: boolean } = {}): Promise<TestApp> {
+export async function startTestApp(options: Partial<RuntimeConfig> = {}): Promise<TestApp> {
   const database = await freshDatabase();
+  const logs: string[] = [];
+  const logStream = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
   try {
     const app = await createApp(
       {
         databaseUrl: database.url,
+        embedded: !process.env.DATABASE_URL,
         dbPoolSize: process.env.DATABASE_URL ? 5 : 1,
         bootstrapApiKey: ADMIN_KEY,
-        demoData: options.demoData ?? false,
+        demoData: false,
+        tokenEncryptionKey: TOKEN_KEY,
+        tokenEncryptionKeysOld: [],
+        // High enough for any test; the limit tests set their own.
+        rateLimitPerMinute: 1_000_000,
+        authFailureLimitPerMinute: 1_000_000,
+        trustProxy: false,
+        logLevel: 'info',
+        ...options,
       },
-      false,
+      logStream,
     );
     await app.getHttpAdapter().getInstance().ready();
     return {
       app,
       server: app.getHttpServer(),
       databaseUrl: database.url,
+      logs,
       async close() {
         await app.close();
         await database.drop();

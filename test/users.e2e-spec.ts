@@ -1,0 +1,479 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
+
+// ---------------------------------------------------------------------------------------------
+// The contract's fixed shapes
+// ---------------------------------------------------------------------------------------------
+
+const SPEC_USER_ID = '550e8400-e29b-41d4-a716-446655440000';
+
+/** The example response of the spec (list-user-connections), verbatim. */
+const SPEC_EXAMPLE = [
+  {
+    id: '123e4567-e89b-12d3-a456-426614174000',
+    user_id: '550e8400-e29b-41d4-a716-446655440000',
+    provider: 'garmin',
+    provider_user_id: '9876543210',
+    provider_username: 'john_runner',
+    scope: 'ACTIVITY_EXPORT HEALTH_EXPORT',
+    status: 'active',
+    last_synced_at: '2024-03-15T10:30:00Z',
+    created_at: '2024-01-10T08:00:00Z',
+    updated_at: '2024-03-15T10:30:00Z',
+  },
+  {
+    id: '456e7890-e89b-12d3-a456-426614174001',
+    user_id: '550e8400-e29b-41d4-a716-446655440000',
+    provider: 'strava',
+    provider_user_id: '12345678',
+    provider_username: null,
+    scope: 'activity:read_all,activity:write',
+    status: 'active',
+    last_synced_at: '2024-03-14T22:15:00Z',
+    created_at: '2024-02-01T14:30:00Z',
+    updated_at: '2024-03-14T22:15:00Z',
+  },
+  {
+    id: '789e0123-e89b-12d3-a456-426614174002',
+    user_id: '550e8400-e29b-41d4-a716-446655440000',
+    provider: 'polar',
+    provider_user_id: '87654321',
+    provider_username: null,
+    scope: 'exercise.read',
+    status: 'expired',
+    last_synced_at: '2024-02-20T16:45:00Z',
+    created_at: '2023-12-01T09:00:00Z',
+    updated_at: '2024-02-28T12:00:00Z',
+  },
+];
+
+const USER_KEYS = ['id', 'external_user_id', 'email', 'created_at', 'updated_at'].sort();
+const CONNECTION_KEYS = [
+  'id',
+  'user_id',
+  'provider',
+  'provider_user_id',
+  'provider_username',
+  'scope',
+  'status',
+  'last_synced_at',
+  'created_at',
+  'updated_at',
+].sort();
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+const INVALID_KEY_BODY = { detail: 'Invalid or missing API key' };
+const USER_NOT_FOUND_BODY = { detail: 'User not found' };
+
+interface UserBody {
+  id: string;
+  external_user_id: string | null;
+  email: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Harness helpers
+// ---------------------------------------------------------------------------------------------
+
+let t: TestApp;
+
+/** Every provider token a test has sent; no response of any route may ever contain one. */
+const sentTokens = new Set<string>();
+
+function token(kind: 'access' | 'refresh'): string {
+  const value = `${kind}-tok-${randomUUID()}`;
+  sentTokens.add(value);
+  return value;
+}
+
+function keysContainingToken(value: unknown): string[] {
+  if (Array.isArray(value)) return value.flatMap(keysContainingToken);
+  if (value && typeof value === 'object') {
+    return Object.entries(value).flatMap(([key, inner]) => [
+      ...(/token/i.test(key) ? [key] : []),
+      ...keysContainingToken(inner),
+    ]);
+  }
+  return [];
+}
+
+function expectNoSecrets(res: request.Response): void {
+  const text = res.text ?? '';
+  for (const secret of sentTokens) expect(text, `response leaks a token: ${text}`).not.toContain(secret);
+  expect(keysContainingToken(res.body), 'response has a token field').toEqual([]);
+}
+
+interface CallOptions {
+  body?: unknown;
+  /** Sent verbatim as application/json (for malformed JSON). */
+  rawBody?: string;
+  /** The API key; null sends none. Defaults to the admin key. */
+  key?: string | null;
+}
+
+/** Sends a request and checks, for every response, that no token leaks. */
+async function call(method: 'get' | 'post' | 'put' | 'delete', path: string, options: CallOptions = {}) {
+  let req = request(t.server)[method](path);
+  const key = options.key === undefined ? ADMIN_KEY : options.key;
+  if (key !== null) req = req.set('X-API-Key', key);
+  if (options.rawBody !== undefined) req = req.set('Content-Type', 'application/json').send(options.rawBody);
+  else if (options.body !== undefined) req = req.send(options.body as object);
+  const res = await req;
+  expectNoSecrets(res);
+  return res;
+}
+
+/** An error response: the status, and a body that is exactly {"detail": "<string>"} mentioning each of `mentions`. */
+function expectError(res: request.Response, status: number, ...mentions: (string | RegExp)[]): void {
+  expect(res.status, res.text).toBe(status);
+  expect(res.headers['content-type']).toMatch(/application\/json/);
+  expect(Object.keys(res.body)).toEqual(['detail']);
+  expect(typeof res.body.detail).toBe('string');
+  for (const mention of mentions) {
+    if (typeof mention === 'string') expect(res.body.detail).toContain(mention);
+    else expect(res.body.detail).toMatch(mention);
+  }
+}
+
+function expectUserShape(user: UserBody): void {
+  expect(Object.keys(user).sort()).toEqual(USER_KEYS);
+  expect(user.id).toMatch(UUID);
+  expect(user.created_at).toMatch(ISO_UTC);
+  expect(user.updated_at).toMatch(ISO_UTC);
+}
+
+async function createUser(body: Record<string, unknown> = {}): Promise<UserBody> {
+  const res = await call('post', '/api/v1/users', { body: { id: randomUUID(), ...body } });
+  expect(res.status, res.text).toBe(201);
+  return res.body as UserBody;
+}
+
+async function putConnection(userId: string, provider: string, body: Record<string, unknown>) {
+  return call('put', `/api/v1/users/${userId}/connections/${provider}`, { body });
+}
+
+/**
+ * Plain SQL on the app's database. On PostgreSQL a separate `pg` client on t.databaseUrl; the embedded
+ * server accepts a single client connection, which the app's pool holds, so there the app's pool is used.
+ */
+async function dbQuery<T>(text: string, values: unknown[] = []): Promise<T[]> {
+  if (process.env.DATABASE_URL) {
+    const client = new pg.Client({ connectionString: t.databaseUrl });
+    await client.connect();
+    try {
+      return (await client.query(text, values)).rows as T[];
+    } finally {
+      await client.end();
+    }
+  }
+  return (await t.app.get(DataSource).query(text, values)) as T[];
+}
+
+async function connectionCount(userId: string): Promise<number> {
+  const [row] = await dbQuery<{ count: number }>('SELECT count(*)::int AS count FROM connections WHERE user_id = $1', [
+    userId,
+  ]);
+  return row.count;
+}
+
+interface Page {
+  data: UserBody[];
+  next_cursor: string | null;
+}
+
+/** Pages through GET /api/v1/users with the given limit, returning every page. */
+async function allPages(limit: number): Promise<Page[]> {
+  const pages: Page[] = [];
+  let cursor: string | null = null;
+  do {
+    const query: string = `?limit=${limit}${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
+    const res = await call('get', `/api/v1/users${query}`);
+    expect(res.status, res.text).toBe(200);
+    expect(Object.keys(res.body).sort()).toEqual(['data', 'next_cursor']);
+    const page = res.body as Page;
+    expect(page.next_cursor === null || typeof page.next_cursor === 'string').toBe(true);
+    pages.push(page);
+    cursor = page.next_cursor;
+    expect(pages.length, 'paging does not end').toBeLessThan(1_000);
+  } while (cursor !== null);
+  return pages;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('users API', () => {
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  describe('authentication', () => {
+    it('returns 401 with the exact body on every users route when X-API-Key is missing, and changes nothing', async () => {
+      const existing = await createUser();
+      const newId = randomUUID();
+
+      const responses = [
+        await call('post', '/api/v1/users', { key: null, body: { id: newId } }),
+        await call('get', '/api/v1/users', { key: null }),
+        await call('get', `/api/v1/users/${existing.id}`, { key: null }),
+        await call('delete', `/api/v1/users/${existing.id}`, { key: null }),
+      ];
+      for (const res of responses) {
+        expect(res.status).toBe(401);
+        expect(res.body).toEqual(INVALID_KEY_BODY);
+      }
+      expect((await call('get', `/api/v1/users/${newId}`)).status).toBe(404);
+      expect((await call('get', `/api/v1/users/${existing.id}`)).status).toBe(200);
+    });
+
+    it('returns 401 with the exact body on every users route for a wrong API key, and changes nothing', async () => {
+      const existing = await createUser();
+      const newId = randomUUID();
+      const key = `wrong-key-${randomUUID()}`;
+
+      const responses = [
+        await call('post', '/api/v1/users', { key, body: { id: newId } }),
+        await call('get', '/api/v1/users', { key }),
+        await call('get', `/api/v1/users/${existing.id}`, { key }),
+        await call('delete', `/api/v1/users/${existing.id}`, { key }),
+      ];
+      for (const res of responses) {
+        expect(res.status).toBe(401);
+        expect(res.body).toEqual(INVALID_KEY_BODY);
+      }
+      expect((await call('get', `/api/v1/users/${newId}`)).status).toBe(404);
+      expect((await call('get', `/api/v1/users/${existing.id}`)).status).toBe(200);
+    });
+
+    it('serves /health/live without an API key', async () => {
+      const res = await call('get', '/health/live', { key: null });
+      expect(res.status).toBe(200);
+    });
+  });
+
+  describe('POST /api/v1/users', () => {
+    it('creates a user with a generated id: 201 with id, external_user_id, email, created_at, updated_at', async () => {
+      const res = await call('post', '/api/v1/users', { body: {} });
+      expect(res.status, res.text).toBe(201);
+      expectUserShape(res.body);
+      expect(res.body).toMatchObject({ external_user_id: null, email: null });
+    });
+
+    it('keeps a client-supplied id and the given fields', async () => {
+      const id = randomUUID();
+      const externalUserId = `ext-${randomUUID()}`;
+      const email = `runner-${randomUUID().slice(0, 8)}@example.com`;
+      const res = await call('post', '/api/v1/users', { body: { id, external_user_id: externalUserId, email } });
+      expect(res.status, res.text).toBe(201);
+      expectUserShape(res.body);
+      expect(res.body).toMatchObject({ id, external_user_id: externalUserId, email });
+    });
+
+    it('returns 409 for a duplicate id and keeps the first user unchanged', async () => {
+      const first = await createUser({ email: 'first@example.com' });
+      const res = await call('post', '/api/v1/users', { body: { id: first.id, email: 'second@example.com' } });
+      expectError(res, 409);
+      const get = await call('get', `/api/v1/users/${first.id}`);
+      expect(get.body).toEqual(first);
+    });
+
+    it('returns 409 for a duplicate external_user_id and creates nothing', async () => {
+      const externalUserId = `ext-${randomUUID()}`;
+      await createUser({ external_user_id: externalUserId });
+      const secondId = randomUUID();
+      const res = await call('post', '/api/v1/users', { body: { id: secondId, external_user_id: externalUserId } });
+      expectError(res, 409);
+      expect((await call('get', `/api/v1/users/${secondId}`)).status).toBe(404);
+    });
+
+    it.each([
+      { name: 'an id that is not a UUID', body: { id: 'not-a-uuid' } },
+      { name: 'a numeric id', body: { id: 12345 } },
+      { name: 'an invalid email', body: { email: 'not-an-email' } },
+      { name: 'an unknown body field', body: { name: 'Jo Runner' } },
+    ])('returns 400 with {"detail"} for $name, and creates nothing', async ({ body }) => {
+      const before = await dbQuery<{ count: number }>('SELECT count(*)::int AS count FROM users');
+      const marker = `ext-${randomUUID()}`;
+      const res = await call('post', '/api/v1/users', { body: { external_user_id: marker, ...body } });
+      expectError(res, 400);
+      const after = await dbQuery<{ count: number }>('SELECT count(*)::int AS count FROM users');
+      expect(after[0].count).toBe(before[0].count);
+      expect(await dbQuery('SELECT id FROM users WHERE external_user_id = $1', [marker])).toEqual([]);
+    });
+
+    it('returns 400 with {"detail"} (not 500) for a malformed JSON body, and creates nothing', async () => {
+      const id = randomUUID();
+      const res = await call('post', '/api/v1/users', { rawBody: `{"id": "${id}", ` });
+      expectError(res, 400);
+      expect((await call('get', `/api/v1/users/${id}`)).status).toBe(404);
+    });
+  });
+
+  describe('GET /api/v1/users/{id}', () => {
+    it('returns 200 with the user as created', async () => {
+      const created = await createUser({ external_user_id: `ext-${randomUUID()}`, email: 'get@example.com' });
+      const res = await call('get', `/api/v1/users/${created.id}`);
+      expect(res.status).toBe(200);
+      expectUserShape(res.body);
+      expect(res.body).toEqual(created);
+    });
+
+    it('returns 404 User not found for an unknown user', async () => {
+      const res = await call('get', `/api/v1/users/${randomUUID()}`);
+      expect(res.status).toBe(404);
+      expect(res.body).toEqual(USER_NOT_FOUND_BODY);
+    });
+
+    it.each(['not-a-uuid', '12345'])('returns 400 with {"detail"} for the non-UUID id %s', async (badId) => {
+      const res = await call('get', `/api/v1/users/${badId}`);
+      expectError(res, 400);
+    });
+  });
+
+  describe('GET /api/v1/users', () => {
+    it('pages through with limit=2, visiting every user exactly once in a stable order', async () => {
+      const created = [];
+      for (let i = 0; i < 5; i++) created.push((await createUser()).id);
+
+      const pages = await allPages(2);
+      for (const page of pages) {
+        expect(page.data.length).toBeLessThanOrEqual(2);
+        page.data.forEach(expectUserShape);
+      }
+      for (const page of pages.slice(0, -1)) expect(page.data.length).toBeGreaterThan(0);
+      const seen = pages.flatMap((page) => page.data.map((user) => user.id));
+
+      expect(new Set(seen).size, 'a user was visited twice').toBe(seen.length);
+      for (const id of created) expect(seen).toContain(id);
+      const inDatabase = (await dbQuery<{ id: string }>('SELECT id::text AS id FROM users')).map((row) => row.id);
+      expect([...seen].sort()).toEqual(inDatabase.sort());
+      expect(pages.length).toBeGreaterThanOrEqual(Math.ceil(inDatabase.length / 2));
+
+      const again = (await allPages(2)).flatMap((page) => page.data.map((user) => user.id));
+      expect(again).toEqual(seen);
+    });
+
+    it('returns every user in one page when the limit allows, with next_cursor null', async () => {
+      const created = await createUser();
+      const res = await call('get', '/api/v1/users?limit=200');
+      expect(res.status).toBe(200);
+      expect(res.body.next_cursor).toBeNull();
+      const ids = (res.body.data as UserBody[]).map((user) => user.id);
+      expect(ids).toContain(created.id);
+      const [{ count }] = await dbQuery<{ count: number }>('SELECT count(*)::int AS count FROM users');
+      expect(ids).toHaveLength(count);
+    });
+
+    it('returns one user and a next_cursor with limit=1', async () => {
+      await createUser();
+      await createUser();
+      const res = await call('get', '/api/v1/users?limit=1');
+      expect(res.status).toBe(200);
+      expect(res.body.data).toHaveLength(1);
+      expect(typeof res.body.next_cursor).toBe('string');
+    });
+
+    it.each(['0', '201', 'abc', '-1'])('returns 400 naming limit for limit=%s', async (limit) => {
+      const res = await call('get', `/api/v1/users?limit=${limit}`);
+      expectError(res, 400, 'limit');
+    });
+
+    it.each(['garbage', '!!!', Buffer.from('not-a-user-id').toString('base64url')])(
+      'returns 400 naming cursor for the cursor %s',
+      async (cursor) => {
+        const res = await call('get', `/api/v1/users?limit=2&cursor=${encodeURIComponent(cursor)}`);
+        expectError(res, 400, 'cursor');
+      },
+    );
+  });
+
+  describe('DELETE /api/v1/users/{id}', () => {
+    it('deletes the user and every connection of theirs: 204, then 404 on the user and on its connections', async () => {
+      const user = await createUser();
+      expect((await putConnection(user.id, 'garmin', { access_token: token('access'), refresh_token: token('refresh') })).status).toBe(201);
+      expect((await putConnection(user.id, 'strava', { access_token: token('access') })).status).toBe(201);
+      expect(await connectionCount(user.id)).toBe(2);
+
+      const res = await call('delete', `/api/v1/users/${user.id}`);
+      expect(res.status).toBe(204);
+      expect(res.text ?? '').toBe('');
+
+      const get = await call('get', `/api/v1/users/${user.id}`);
+      expect(get.status).toBe(404);
+      expect(get.body).toEqual(USER_NOT_FOUND_BODY);
+      const connections = await call('get', `/api/v1/users/${user.id}/connections`);
+      expect(connections.status).toBe(404);
+      expect(connections.body).toEqual(USER_NOT_FOUND_BODY);
+      expect(await connectionCount(user.id)).toBe(0);
+    });
+
+    it('deletes only the given user', async () => {
+      const doomed = await createUser();
+      const kept = await createUser();
+      expect((await putConnection(kept.id, 'polar', { access_token: token('access') })).status).toBe(201);
+      expect((await call('delete', `/api/v1/users/${doomed.id}`)).status).toBe(204);
+      expect((await call('get', `/api/v1/users/${kept.id}`)).body).toEqual(kept);
+      expect(await connectionCount(kept.id)).toBe(1);
+    });
+
+    it('returns 404 User not found for an unknown user', async () => {
+      const res = await call('delete', `/api/v1/users/${randomUUID()}`);
+      expect(res.status).toBe(404);
+      expect(res.body).toEqual(USER_NOT_FOUND_BODY);
+    });
+
+    it('returns 404 User not found when the user was already deleted', async () => {
+      const user = await createUser();
+      expect((await call('delete', `/api/v1/users/${user.id}`)).status).toBe(204);
+      const again = await call('delete', `/api/v1/users/${user.id}`);
+      expect(again.status).toBe(404);
+      expect(again.body).toEqual(USER_NOT_FOUND_BODY);
+    });
+  });
+
+  describe("the spec's example built through the API on an empty database", () => {
+    it('lists the connections exactly as the spec’s example, except ids and created/updated times', async () => {
+      const user = await call('post', '/api/v1/users', { body: { id: SPEC_USER_ID } });
+      expect(user.status, user.text).toBe(201);
+      expect(user.body.id).toBe(SPEC_USER_ID);
+
+      // Sent in an order other than the expected one, so the ordering is the service's doing.
+      for (const example of [SPEC_EXAMPLE[2], SPEC_EXAMPLE[0], SPEC_EXAMPLE[1]]) {
+        const body: Record<string, unknown> = {
+          access_token: token('access'),
+          refresh_token: token('refresh'),
+          provider_user_id: example.provider_user_id,
+          scope: example.scope,
+          status: example.status,
+          last_synced_at: example.last_synced_at,
+        };
+        if (example.provider_username !== null) body.provider_username = example.provider_username;
+        const put = await putConnection(SPEC_USER_ID, example.provider, body);
+        expect(put.status, put.text).toBe(201);
+      }
+
+      const res = await call('get', `/api/v1/users/${SPEC_USER_ID}/connections`);
+      expect(res.status).toBe(200);
+      const rows = res.body as Record<string, unknown>[];
+      expect(rows).toHaveLength(SPEC_EXAMPLE.length);
+      const strip = ({ id: _id, created_at: _c, updated_at: _u, ...rest }: Record<string, unknown>) => rest;
+      expect(rows.map(strip)).toEqual(SPEC_EXAMPLE.map(strip));
+      for (const row of rows) {
+        expect(Object.keys(row).sort()).toEqual(CONNECTION_KEYS);
+        expect(row.id).toMatch(UUID);
+        expect(row.created_at).toMatch(ISO_UTC);
+        expect(row.updated_at).toMatch(ISO_UTC);
+      }
+      expect(new Set(rows.map((row) => row.id)).size).toBe(3);
+    });
+  });
+});
