@@ -1,7 +1,7 @@
 import { Logger } from 'nestjs-pino';
 import { createApp } from './app.js';
-import { type AppConfig, ConfigError, loadConfig } from './config/app.config.js';
-import { loadOrCreateKeyFile } from './crypto/token-key-file.js';
+import { ConfigError, loadConfig } from './config/app.config.js';
+import { resolveTokenKey } from './crypto/token-key-file.js';
 import { EmbeddedPostgres } from './database/embedded-postgres.js';
 
 async function main(): Promise<void> {
@@ -13,7 +13,7 @@ async function main(): Promise<void> {
       ...config,
       databaseUrl: config.databaseUrl ?? embedded!.url,
       embedded: embedded !== undefined,
-      tokenEncryptionKey: tokenKey(config),
+      tokenEncryptionKey: resolveTokenKey(config),
     });
   } catch (error) {
     await embedded?.stop();
@@ -36,19 +36,6 @@ async function main(): Promise<void> {
 
   await app.listen(config.port, config.host);
   logger.log(`Listening on http://${config.host}:${config.port}`);
-}
-
-/** TOKEN_ENCRYPTION_KEY, or (embedded database only; loadConfig requires it otherwise) the key kept in DATA_DIR. */
-function tokenKey(config: AppConfig): Buffer {
-  if (config.tokenEncryptionKey) return config.tokenEncryptionKey;
-  const { key, created, path } = loadOrCreateKeyFile(config.dataDir);
-  if (created) {
-    process.stderr.write(
-      `WARNING: TOKEN_ENCRYPTION_KEY is not set, so a key for provider tokens was generated into ${path} (mode 0600). ` +
-        `Back it up with the data: tokens cannot be read without it.\n`,
-    );
-  }
-  return key;
 }
 
 main().catch((error: unknown) => {

@@ -20,3 +20,19 @@ export function loadOrCreateKeyFile(dataDir: string): { key: Buffer; created: bo
   writeFileSync(path, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
   return { key, created: true, path };
 }
+
+/**
+ * The token encryption key: TOKEN_ENCRYPTION_KEY, or (with the embedded database only, as loadConfig
+ * requires the variable otherwise) the key kept in DATA_DIR, created with a warning on first use.
+ */
+export function resolveTokenKey(config: { tokenEncryptionKey?: Buffer; dataDir: string }): Buffer {
+  if (config.tokenEncryptionKey) return config.tokenEncryptionKey;
+  const { key, created, path } = loadOrCreateKeyFile(config.dataDir);
+  if (created) {
+    process.stderr.write(
+      `WARNING: TOKEN_ENCRYPTION_KEY is not set, so a key for provider tokens was generated into ${path} (mode 0600). ` +
+        `Back it up with the data: tokens cannot be read without it.\n`,
+    );
+  }
+  return key;
+}
