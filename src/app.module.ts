@@ -1,5 +1,6 @@
 import { ClassSerializerInterceptor, type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
+import { EventEmitterModule } from '@nestjs/event-emitter';
 import type { DestinationStream } from 'pino';
 import { AuthModule } from './auth/auth.module.js';
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
@@ -27,6 +28,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         loggingModule(config.logLevel, logStream),
+        EventEmitterModule.forRoot(),
         DatabaseModule.forRoot(config.databaseUrl, config.dbPoolSize, config.embedded),
         CryptoModule.forRoot(new TokenCipher(config.tokenEncryptionKey, config.tokenEncryptionKeysOld)),
         AuthModule.forRoot(config),

@@ -39,6 +39,8 @@ export async function createApp(config: RuntimeConfig, logStream?: DestinationSt
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logStream), adapter, {
     bufferLogs: true,
     abortOnError: false,
+    // Fastify's own JSON parser stays; Nest's extra parsers (form bodies) are not wanted.
+    bodyParser: false,
   });
   app.useLogger(app.get(Logger));
   await app.register(helmet);

@@ -19,6 +19,8 @@ import type { ConnectionStatus, Provider } from './providers.js';
 @Check('ck_connections_status', `status IN ('active', 'revoked', 'expired')`)
 @Unique('uq_connections_user_provider', ['userId', 'provider'])
 @Index('ix_connections_provider_user', ['provider', 'providerUserId'])
+// For the sweep that stores `expired` on connections whose token lapsed with no way to refresh it.
+@Index('ix_connections_lapsing', ['tokenExpiresAt'], { where: `status = 'active' AND refresh_token IS NULL` })
 export class Connection {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -45,6 +47,10 @@ export class Connection {
   @Column({ type: 'text', default: 'active' })
   status: ConnectionStatus;
 
+  /** Why the status last changed to revoked or expired (user_disconnected, refresh_failed, ...). */
+  @Column({ name: 'status_reason', type: 'text', nullable: true })
+  statusReason: string | null;
+
   // The provider's OAuth tokens. @Exclude() is the safety net that keeps them out of any JSON
   // an entity is serialised to; responses are built by toConnectionResponse() and never carry them.
   @Exclude()
@@ -58,6 +64,11 @@ export class Connection {
   @Exclude()
   @Column({ name: 'token_expires_at', type: 'timestamptz', nullable: true })
   tokenExpiresAt: Date | null;
+
+  /** Bumped each time the tokens are replaced, so that racing refreshes can tell one happened. */
+  @Exclude()
+  @Column({ name: 'token_version', type: 'integer', default: 0 })
+  tokenVersion: number;
 
   @Column({ name: 'last_synced_at', type: 'timestamptz', nullable: true })
   lastSyncedAt: Date | null;

@@ -39,7 +39,16 @@ export class ConnectionsController {
     @Body(validBody) body: PutConnectionDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ConnectionResponse> {
-    const { connection, created } = await this.connections.put(userId, provider, body);
+    const { connection, created } = await this.connections.upsert(userId, provider, {
+      accessToken: body.access_token,
+      refreshToken: body.refresh_token,
+      expiresAt: body.token_expires_at ? new Date(body.token_expires_at) : null,
+      providerUserId: body.provider_user_id,
+      providerUsername: body.provider_username,
+      scope: body.scope,
+      status: body.status,
+      lastSyncedAt: body.last_synced_at ? new Date(body.last_synced_at) : null,
+    });
     reply.status(created ? 201 : 200);
     return connection;
   }

@@ -1,41 +1,82 @@
-import { Injectable, NotFoundException } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import { TokenCipher, tokenContext } from '../crypto/token-cipher.js';
 import { Sql, sqlState } from '../database/sql.js';
-import { USER_NOT_FOUND } from '../users/users.service.js';
 import { type ConnectionResponse, type ConnectionRow, toConnectionResponse } from './connection-response.js';
-import type { PutConnectionDto } from './dto/put-connection.dto.js';
+import { ConnectionNotActiveError, ConnectionNotFoundError, UserNotFoundError } from './connection.errors.js';
+import { CONNECTION_EVENTS, type ConnectionEvent, emitConnectionEvent, type StatusReason } from './connection.events.js';
 import type { ConnectionStatus, Provider } from './providers.js';
-
-const FOREIGN_KEY_VIOLATION = '23503';
-
-export const CONNECTION_NOT_FOUND = 'Connection not found';
 
 export interface ConnectionFilter {
   status?: ConnectionStatus;
   provider?: Provider;
 }
 
+/** What an OAuth grant gives: the tokens, and what is known of the provider's account. */
+export interface Grant {
+  accessToken: string;
+  refreshToken?: string | null;
+  /** When the access token lapses. */
+  expiresAt?: Date | null;
+  scope?: string | null;
+  providerUserId?: string | null;
+  providerUsername?: string | null;
+}
+
+/** A connection as imported from another system (HTTP PUT): a grant with its status and last sync. */
+export interface ImportedConnection extends Grant {
+  status?: ConnectionStatus;
+  lastSyncedAt?: Date | null;
+}
+
+/** The tokens a refresher is handed. */
+export interface CurrentTokens {
+  accessToken: string | null;
+  refreshToken: string | null;
+  expiresAt: Date | null;
+}
+
+/**
+ * What a refresher reports: new tokens (a refresh token left undefined keeps the old one), or that
+ * the provider rejected the grant. Anything it throws leaves the connection as it was.
+ */
+export type RefreshResult = { accessToken: string; refreshToken?: string | null; expiresAt?: Date | null } | { rejected: true };
+export type Refresher = (current: CurrentTokens) => Promise<RefreshResult>;
+
+export type RefreshOutcome =
+  /** This call refreshed the tokens. */
+  | { outcome: 'refreshed'; accessToken: string }
+  /** A racing call refreshed them while this one waited; its token is returned and nothing was refreshed again. */
+  | { outcome: 'already_refreshed'; accessToken: string }
+  /** The provider rejected the grant: the connection is now revoked (reason refresh_failed). */
+  | { outcome: 'revoked' };
+
+const FOREIGN_KEY_VIOLATION = '23503';
+const SWEEP_INTERVAL_MS = 60_000;
+
 /**
  * The status a reader sees. An active connection whose access token has lapsed and which has no
  * refresh token cannot be used any more, so it reads as `expired` from that instant on.
  */
-const STATUS = `CASE WHEN c.status = 'active' AND c.refresh_token IS NULL AND c.token_expires_at <= now()
+export const EFFECTIVE_STATUS = `CASE WHEN c.status = 'active' AND c.refresh_token IS NULL AND c.token_expires_at <= now()
   THEN 'expired' ELSE c.status END`;
 
-const COLUMNS = `c.id, c.user_id, c.provider, c.provider_user_id, c.provider_username, c.scope, ${STATUS} AS status,
-  c.last_synced_at, c.created_at, c.updated_at`;
+const COLUMNS = `c.id, c.user_id, c.provider, c.provider_user_id, c.provider_username, c.scope,
+  ${EFFECTIVE_STATUS} AS status, c.last_synced_at, c.created_at, c.updated_at`;
 
 // One round trip tells an unknown user (no row) from a user without connections (one row of nulls).
 const LIST_FOR_USER = `
   SELECT ${COLUMNS}
     FROM users u
     LEFT JOIN connections c ON c.user_id = u.id
-     AND ($2::text IS NULL OR ${STATUS} = $2)
+     AND ($2::text IS NULL OR ${EFFECTIVE_STATUS} = $2)
      AND ($3::text IS NULL OR c.provider = $3)
    WHERE u.id = $1
    ORDER BY c.last_synced_at DESC NULLS LAST, c.provider`;
 
+// `previous` is the status before the statement (null when the row is new).
 const UPSERT = `
+  WITH previous AS (SELECT ${EFFECTIVE_STATUS} AS status FROM connections c WHERE user_id = $1 AND provider = $2)
   INSERT INTO connections AS c (user_id, provider, access_token, refresh_token, token_expires_at,
                                 provider_user_id, provider_username, scope, status, last_synced_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -47,29 +88,62 @@ const UPSERT = `
     provider_username = EXCLUDED.provider_username,
     scope = EXCLUDED.scope,
     status = EXCLUDED.status,
+    status_reason = NULL,
     last_synced_at = coalesce(EXCLUDED.last_synced_at, c.last_synced_at),
+    token_version = c.token_version + 1,
     updated_at = now()
-  RETURNING ${COLUMNS}, (xmax = 0) AS created`;
+  RETURNING ${COLUMNS}, (SELECT status FROM previous) AS previous`;
 
-// A repeated disconnect changes nothing, not even updated_at.
-const DISCONNECT = `
-  UPDATE connections
-     SET status = 'revoked', access_token = NULL, refresh_token = NULL, token_expires_at = NULL,
-         updated_at = CASE WHEN status = 'revoked' AND access_token IS NULL AND refresh_token IS NULL
-                           THEN updated_at ELSE now() END
-   WHERE user_id = $1 AND provider = $2
-  RETURNING id`;
+// A connection already revoked with its tokens erased is left as it is, updated_at included.
+const REVOKE = `
+  UPDATE connections c
+     SET status = 'revoked', status_reason = $2, access_token = NULL, refresh_token = NULL, token_expires_at = NULL,
+         token_version = c.token_version + 1, updated_at = now()
+   WHERE c.id = $1 AND NOT (c.status = 'revoked' AND c.access_token IS NULL AND c.refresh_token IS NULL)
+  RETURNING ${COLUMNS}`;
 
+// Only an active connection expires: a revoked one stays revoked. Tokens are kept for a refresh.
+const EXPIRE = `
+  UPDATE connections c SET status = 'expired', status_reason = $2, updated_at = now()
+   WHERE c.id = $1 AND c.status = 'active'
+  RETURNING ${COLUMNS}`;
+
+const SWEEP = `
+  UPDATE connections c SET status = 'expired', status_reason = 'token_lapsed', updated_at = now()
+   WHERE c.status = 'active' AND c.refresh_token IS NULL AND c.token_expires_at <= now()
+  RETURNING ${COLUMNS}`;
+
+/**
+ * Which wearable providers each user has connected. Other Nest modules import ConnectionsModule and
+ * use this service; its statuses are true at the moment they are read, and every change of status
+ * is announced as a ConnectionEvent (see CONNECTION_EVENTS). No method returns or logs a token,
+ * except getAccessToken and refreshTokens, which exist for that.
+ */
 @Injectable()
-export class ConnectionsService {
+export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(ConnectionsService.name);
+  private readonly refreshing = new Map<string, Promise<RefreshOutcome>>();
+  private sweeper?: NodeJS.Timeout;
+
   constructor(
     private readonly sql: Sql,
     private readonly cipher: TokenCipher,
+    private readonly events: EventEmitter2,
   ) {}
+
+  onModuleInit(): void {
+    this.sweeper = setInterval(() => {
+      this.expireLapsed().catch((error: Error) => this.logger.warn(`Expiry sweep failed: ${error.message}`));
+    }, SWEEP_INTERVAL_MS).unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.sweeper);
+  }
 
   /**
    * The user's connections, optionally filtered: the most recently synced first, never-synced last,
-   * ties by provider name. Throws NotFoundException for an unknown user; a user without connections gets [].
+   * ties by provider name. A user without connections gets []. Throws UserNotFoundError.
    */
   async listForUser(userId: string, filter: ConnectionFilter = {}): Promise<ConnectionResponse[]> {
     const rows = await this.sql.rows<ConnectionRow>(
@@ -77,48 +151,219 @@ export class ConnectionsService {
       [userId, filter.status ?? null, filter.provider ?? null],
       'connections_list_for_user',
     );
-    if (rows.length === 0) throw new NotFoundException(USER_NOT_FOUND);
+    if (rows.length === 0) throw new UserNotFoundError();
     return rows[0].id === null ? [] : rows.map(toConnectionResponse);
   }
 
   /**
-   * Creates or replaces the user's connection to the provider (one per user and provider); tokens are stored encrypted.
-   * Fields left out are cleared, except last_synced_at, which a re-authorisation keeps.
-   * Throws NotFoundException for an unknown user.
+   * Creates the user's connection to the provider, or reactivates it, with the grant's tokens and
+   * scope; it is `active` afterwards. Emits connection.created (reason `linked`, or `relinked` when
+   * a revoked or expired connection comes back). Throws UserNotFoundError.
    */
-  async put(
-    userId: string,
-    provider: Provider,
-    grant: PutConnectionDto,
-  ): Promise<{ connection: ConnectionResponse; created: boolean }> {
-    try {
-      const [row] = await this.sql.rows<ConnectionRow & { created: boolean }>(UPSERT, [
-        userId,
-        provider,
-        this.cipher.encrypt(grant.access_token, tokenContext(userId, provider, 'access_token')),
-        grant.refresh_token ? this.cipher.encrypt(grant.refresh_token, tokenContext(userId, provider, 'refresh_token')) : null,
-        grant.token_expires_at ?? null,
-        grant.provider_user_id ?? null,
-        grant.provider_username ?? null,
-        grant.scope ?? null,
-        grant.status ?? 'active',
-        grant.last_synced_at ?? null,
-      ]);
-      return { connection: toConnectionResponse(row), created: row.created };
-    } catch (error) {
-      if (sqlState(error) === FOREIGN_KEY_VIOLATION) throw new NotFoundException(USER_NOT_FOUND);
-      throw error;
-    }
+  async link(userId: string, provider: Provider, grant: Grant): Promise<ConnectionResponse> {
+    return (await this.upsert(userId, provider, { ...grant, status: 'active' })).connection;
   }
 
   /**
-   * Disconnects: the connection becomes `revoked` and its tokens are erased. Repeating it is harmless.
-   * Throws NotFoundException for an unknown user or a provider the user never connected.
+   * Creates or replaces the user's connection to the provider, as imported from another system
+   * (the HTTP PUT). Fields left out are cleared, except lastSyncedAt, which is kept. A change of
+   * status is announced as link() and the mark methods do. Throws UserNotFoundError.
    */
-  async disconnect(userId: string, provider: Provider): Promise<void> {
-    const rows = await this.sql.rows(DISCONNECT, [userId, provider]);
-    if (rows.length > 0) return;
-    const [user] = await this.sql.rows(`SELECT 1 FROM users WHERE id = $1`, [userId]);
-    throw new NotFoundException(user ? CONNECTION_NOT_FOUND : USER_NOT_FOUND);
+  async upsert(
+    userId: string,
+    provider: Provider,
+    connection: ImportedConnection,
+  ): Promise<{ connection: ConnectionResponse; created: boolean }> {
+    let row: ConnectionRow & { previous: ConnectionStatus | null };
+    try {
+      [row] = await this.sql.rows(UPSERT, [
+        userId,
+        provider,
+        this.cipher.encrypt(connection.accessToken, tokenContext(userId, provider, 'access_token')),
+        connection.refreshToken ? this.cipher.encrypt(connection.refreshToken, tokenContext(userId, provider, 'refresh_token')) : null,
+        connection.expiresAt ?? null,
+        connection.providerUserId ?? null,
+        connection.providerUsername ?? null,
+        connection.scope ?? null,
+        connection.status ?? 'active',
+        connection.lastSyncedAt ?? null,
+      ]);
+    } catch (error) {
+      if (sqlState(error) === FOREIGN_KEY_VIOLATION) throw new UserNotFoundError();
+      throw error;
+    }
+    if (row.previous !== row.status) {
+      const reason = row.previous === null ? 'linked' : row.status === 'active' ? 'relinked' : 'imported';
+      const event = row.status === 'active' ? CONNECTION_EVENTS.created : CONNECTION_EVENTS[row.status];
+      this.emit(event, row, reason);
+    }
+    return { connection: toConnectionResponse(row), created: row.previous === null };
+  }
+
+  /**
+   * Stamps a successful sync (now, unless `at` is given); last_synced_at never moves backwards.
+   * Emits connection.synced. Throws ConnectionNotFoundError.
+   */
+  async recordSync(connectionId: string, at: Date = new Date()): Promise<ConnectionResponse> {
+    const [row] = await this.sql.rows<ConnectionRow>(
+      `UPDATE connections c SET last_synced_at = greatest(c.last_synced_at, $2::timestamptz), updated_at = now()
+        WHERE c.id = $1 RETURNING ${COLUMNS}`,
+      [connectionId, at],
+    );
+    if (!row) throw new ConnectionNotFoundError();
+    this.emit(CONNECTION_EVENTS.synced, row, 'synced');
+    return toConnectionResponse(row);
+  }
+
+  /**
+   * Revokes the connection and erases its tokens. Emits connection.revoked with the reason, unless
+   * it was revoked already (then nothing changes). Throws ConnectionNotFoundError.
+   */
+  async markRevoked(connectionId: string, reason: StatusReason): Promise<ConnectionResponse> {
+    return this.transition(REVOKE, CONNECTION_EVENTS.revoked, connectionId, reason);
+  }
+
+  /**
+   * Marks an active connection expired, keeping its tokens for a refresh. Emits connection.expired
+   * with the reason. A revoked or already expired connection is left as it is.
+   * Throws ConnectionNotFoundError.
+   */
+  async markExpired(connectionId: string, reason: StatusReason): Promise<ConnectionResponse> {
+    return this.transition(EXPIRE, CONNECTION_EVENTS.expired, connectionId, reason);
+  }
+
+  /**
+   * Disconnects, as the HTTP DELETE does: `revoked` (reason user_disconnected), tokens erased;
+   * repeating it changes nothing. Throws UserNotFoundError or ConnectionNotFoundError.
+   */
+  async disconnect(userId: string, provider: Provider): Promise<ConnectionResponse> {
+    const [found] = await this.sql.rows<{ id: string }>(
+      `SELECT id FROM connections WHERE user_id = $1 AND provider = $2`,
+      [userId, provider],
+    );
+    if (!found) {
+      const [user] = await this.sql.rows(`SELECT 1 FROM users WHERE id = $1`, [userId]);
+      throw user ? new ConnectionNotFoundError() : new UserNotFoundError();
+    }
+    return this.markRevoked(found.id, 'user_disconnected');
+  }
+
+  /** The connections of a provider's account (usually one), for webhooks that know only the provider's user id. */
+  async findByProviderUser(provider: Provider, providerUserId: string): Promise<ConnectionResponse[]> {
+    const rows = await this.sql.rows<ConnectionRow>(
+      `SELECT ${COLUMNS} FROM connections c WHERE c.provider = $1 AND c.provider_user_id = $2 ORDER BY c.created_at, c.id`,
+      [provider, providerUserId],
+    );
+    return rows.map(toConnectionResponse);
+  }
+
+  /**
+   * The access token of an active connection, decrypted: the only way to read one. Throws
+   * ConnectionNotActiveError for a revoked or expired connection, ConnectionNotFoundError for none.
+   */
+  async getAccessToken(connectionId: string): Promise<string> {
+    const [row] = await this.sql.rows<{ user_id: string; provider: Provider; status: ConnectionStatus; access_token: string | null }>(
+      `SELECT c.user_id, c.provider, ${EFFECTIVE_STATUS} AS status, c.access_token FROM connections c WHERE c.id = $1`,
+      [connectionId],
+    );
+    if (!row) throw new ConnectionNotFoundError();
+    if (row.status !== 'active' || row.access_token === null) throw new ConnectionNotActiveError(row.status);
+    return this.cipher.decrypt(row.access_token, tokenContext(row.user_id, row.provider, 'access_token'));
+  }
+
+  /**
+   * Refreshes the connection's tokens with `refresher` (which calls the provider), holding the row
+   * locked so that callers racing for the same connection, in this process or another, refresh it
+   * once: the others get the new token without calling their refresher. A rejected grant revokes
+   * the connection (reason refresh_failed). Throws ConnectionNotFoundError, or
+   * ConnectionNotActiveError for a revoked connection.
+   */
+  refreshTokens(connectionId: string, refresher: Refresher): Promise<RefreshOutcome> {
+    const running = this.refreshing.get(connectionId);
+    if (running) {
+      return running.then((result) => (result.outcome === 'refreshed' ? { ...result, outcome: 'already_refreshed' } : result));
+    }
+    const run = this.refreshUnderLock(connectionId, refresher).finally(() => this.refreshing.delete(connectionId));
+    this.refreshing.set(connectionId, run);
+    return run;
+  }
+
+  /** Stores `expired` on every active connection whose token lapsed with no refresh token; emits connection.expired for each. */
+  async expireLapsed(): Promise<number> {
+    const rows = await this.sql.rows<ConnectionRow>(SWEEP);
+    for (const row of rows) this.emit(CONNECTION_EVENTS.expired, row, 'token_lapsed');
+    return rows.length;
+  }
+
+  private async refreshUnderLock(connectionId: string, refresher: Refresher): Promise<RefreshOutcome> {
+    // The version before waiting for the lock: if it differs once the lock is held, a racing call refreshed.
+    const [seen] = await this.sql.rows<{ token_version: number }>(`SELECT token_version FROM connections WHERE id = $1`, [
+      connectionId,
+    ]);
+    if (!seen) throw new ConnectionNotFoundError();
+    let revoked: ConnectionRow | undefined;
+    const outcome = await this.sql.transaction<RefreshOutcome>(async (client) => {
+      const {
+        rows: [row],
+      } = await client.query(
+        `SELECT user_id, provider, status, access_token, refresh_token, token_expires_at, token_version
+           FROM connections WHERE id = $1 FOR UPDATE`,
+        [connectionId],
+      );
+      if (!row) throw new ConnectionNotFoundError();
+      if (row.status === 'revoked') throw new ConnectionNotActiveError('revoked');
+      const context = (field: 'access_token' | 'refresh_token') => tokenContext(row.user_id, row.provider, field);
+      const open = (value: string | null, field: 'access_token' | 'refresh_token') =>
+        value === null ? null : this.cipher.decrypt(value, context(field));
+      const current = {
+        accessToken: open(row.access_token, 'access_token'),
+        refreshToken: open(row.refresh_token, 'refresh_token'),
+        expiresAt: row.token_expires_at,
+      };
+      if (row.token_version !== seen.token_version && current.accessToken !== null) {
+        return { outcome: 'already_refreshed', accessToken: current.accessToken };
+      }
+
+      const result = await refresher(current);
+      if ('rejected' in result) {
+        [revoked] = (await client.query(REVOKE, [connectionId, 'refresh_failed'])).rows;
+        return { outcome: 'revoked' };
+      }
+      const refreshToken = result.refreshToken === undefined ? current.refreshToken : result.refreshToken;
+      await client.query(
+        `UPDATE connections SET access_token = $2, refresh_token = $3, token_expires_at = $4, status = 'active',
+                status_reason = NULL, token_version = token_version + 1, updated_at = now()
+          WHERE id = $1`,
+        [
+          connectionId,
+          this.cipher.encrypt(result.accessToken, context('access_token')),
+          refreshToken ? this.cipher.encrypt(refreshToken, context('refresh_token')) : null,
+          result.expiresAt ?? null,
+        ],
+      );
+      return { outcome: 'refreshed', accessToken: result.accessToken };
+    });
+    if (revoked) this.emit(CONNECTION_EVENTS.revoked, revoked, 'refresh_failed');
+    return outcome;
+  }
+
+  private async transition(
+    statement: string,
+    event: string,
+    connectionId: string,
+    reason: StatusReason,
+  ): Promise<ConnectionResponse> {
+    const [changed] = await this.sql.rows<ConnectionRow>(statement, [connectionId, reason]);
+    if (changed) {
+      this.emit(event, changed, reason);
+      return toConnectionResponse(changed);
+    }
+    const [unchanged] = await this.sql.rows<ConnectionRow>(`SELECT ${COLUMNS} FROM connections c WHERE c.id = $1`, [connectionId]);
+    if (!unchanged) throw new ConnectionNotFoundError();
+    return toConnectionResponse(unchanged);
+  }
+
+  private emit(event: string, row: Pick<ConnectionRow, 'id' | 'user_id' | 'provider'>, reason: ConnectionEvent['reason']): void {
+    emitConnectionEvent(this.events, event, { connection_id: row.id, user_id: row.user_id, provider: row.provider, reason });
   }
 }

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 
@@ -29,6 +29,25 @@ export class Sql {
   async rows<T>(text: string, values: unknown[] = [], name?: string): Promise<T[]> {
     const result = await this.pool.query({ text, values, name: this.prepared ? name : undefined });
     return result.rows as T[];
+  }
+
+  /** Runs `work` in one transaction on one connection: committed if it resolves, rolled back if it throws. */
+  async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError; // the connection is unusable: the pool must drop it
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
   }
 }
 

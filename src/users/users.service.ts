@@ -1,11 +1,15 @@
-import { BadRequestException, ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { BadRequestException, ConflictException, Injectable } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import { InjectRepository } from '@nestjs/typeorm';
 import { MoreThan, QueryFailedError, type Repository } from 'typeorm';
 import { UUID_PATTERN } from '../common/validation.js';
+import { CONNECTION_EVENTS, emitConnectionEvent } from '../connections/connection.events.js';
+import { EFFECTIVE_STATUS } from '../connections/connections.service.js';
+import type { Provider } from '../connections/providers.js';
+import { Sql } from '../database/sql.js';
+import { UserNotFoundError } from './user.errors.js';
 import type { CreateUserDto } from './dto/create-user.dto.js';
 import { User } from './user.entity.js';
-
-export const USER_NOT_FOUND = 'User not found';
 
 export interface UserPage {
   users: User[];
@@ -14,7 +18,11 @@ export interface UserPage {
 
 @Injectable()
 export class UsersService {
-  constructor(@InjectRepository(User) private readonly users: Repository<User>) {}
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly sql: Sql,
+    private readonly events: EventEmitter2,
+  ) {}
 
   /** Creates a user. A duplicate id or external_user_id is a ConflictException. */
   async create(dto: CreateUserDto): Promise<User> {
@@ -35,10 +43,10 @@ export class UsersService {
     }
   }
 
-  /** The user, or a NotFoundException. */
+  /** The user. Throws UserNotFoundError. */
   async get(id: string): Promise<User> {
     const user = await this.users.findOneBy({ id });
-    if (!user) throw new NotFoundException(USER_NOT_FOUND);
+    if (!user) throw new UserNotFoundError();
     return user;
   }
 
@@ -55,10 +63,28 @@ export class UsersService {
     return { users: page, nextCursor: hasMore ? encodeCursor(page[page.length - 1].id) : null };
   }
 
-  /** Deletes the user, and with it every connection and token of theirs. */
+  /**
+   * Deletes the user, and with it every connection and token of theirs, in one statement.
+   * Emits connection.revoked (reason user_deleted) for each connection that was active.
+   */
   async delete(id: string): Promise<void> {
-    const result = await this.users.delete({ id });
-    if (!result.affected) throw new NotFoundException(USER_NOT_FOUND);
+    const rows = await this.sql.rows<{ connection_id: string | null; provider: Provider; status: string }>(
+      `WITH gone AS (DELETE FROM connections c WHERE c.user_id = $1 RETURNING c.id, c.provider, ${EFFECTIVE_STATUS} AS status),
+            deleted AS (DELETE FROM users WHERE id = $1 RETURNING id)
+       SELECT gone.id AS connection_id, gone.provider, gone.status FROM deleted LEFT JOIN gone ON true`,
+      [id],
+    );
+    if (rows.length === 0) throw new UserNotFoundError();
+    for (const row of rows) {
+      if (row.connection_id && row.status === 'active') {
+        emitConnectionEvent(this.events, CONNECTION_EVENTS.revoked, {
+          connection_id: row.connection_id,
+          user_id: id,
+          provider: row.provider,
+          reason: 'user_deleted',
+        });
+      }
+    }
   }
 }
 

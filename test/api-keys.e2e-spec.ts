@@ -1,0 +1,555 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
+
+// ---------------------------------------------------------------------------------------------
+// The contract's fixed shapes
+// ---------------------------------------------------------------------------------------------
+
+type Scope = 'read' | 'write' | 'admin';
+const SCOPES: Scope[] = ['read', 'write', 'admin'];
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+/** `wck_` and 32 random bytes in base64url: 256 bits. */
+const KEY_FORMAT = /^wck_[A-Za-z0-9_-]{43}$/;
+const INVALID_KEY_BODY = { detail: 'Invalid or missing API key' };
+const CREATED_FIELDS = ['id', 'name', 'prefix', 'scopes', 'expires_at', 'created_at', 'key'].sort();
+const FUTURE = '2999-01-01T00:00:00Z';
+
+interface CreatedKey {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: Scope[];
+  expires_at: string | null;
+  created_at: string;
+  key: string;
+}
+
+interface ListedKey {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: Scope[];
+  expires_at: string | null;
+  last_used_at: string | null;
+  created_at: string;
+  [field: string]: unknown;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Harness helpers
+// ---------------------------------------------------------------------------------------------
+
+let t: TestApp;
+
+/** Every API key secret seen in this file; no listing may ever contain one. */
+const secrets = new Set<string>([ADMIN_KEY]);
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+function uniqueName(label = 'key'): string {
+  return `${label}-${randomUUID()}`;
+}
+
+type Method = 'get' | 'post' | 'put' | 'delete';
+
+async function call(method: Method, path: string, key: string | null = ADMIN_KEY, body?: unknown) {
+  let req = request(t.server)[method](path);
+  if (key !== null) req = req.set('X-API-Key', key);
+  if (body !== undefined) req = req.send(body as object);
+  return req;
+}
+
+/** An error response: the status, and a body that is exactly {"detail": "<string>"} mentioning each of `mentions`. */
+function expectError(res: request.Response, status: number, ...mentions: string[]): void {
+  expect(res.status, res.text).toBe(status);
+  expect(res.headers['content-type']).toMatch(/application\/json/);
+  expect(Object.keys(res.body)).toEqual(['detail']);
+  expect(typeof res.body.detail).toBe('string');
+  for (const mention of mentions) expect(res.body.detail).toContain(mention);
+}
+
+async function createKey(scopes: Scope[], extra: Record<string, unknown> = {}): Promise<CreatedKey> {
+  const res = await call('post', '/api/v1/api-keys', ADMIN_KEY, { name: uniqueName(scopes.join('+')), scopes, ...extra });
+  expect(res.status, res.text).toBe(201);
+  secrets.add(res.body.key);
+  return res.body as CreatedKey;
+}
+
+async function listKeys(): Promise<ListedKey[]> {
+  const res = await call('get', '/api/v1/api-keys');
+  expect(res.status, res.text).toBe(200);
+  expect(Array.isArray(res.body)).toBe(true);
+  return res.body as ListedKey[];
+}
+
+async function createUser(): Promise<string> {
+  const id = randomUUID();
+  const res = await call('post', '/api/v1/users', ADMIN_KEY, { id });
+  expect(res.status, res.text).toBe(201);
+  return id;
+}
+
+async function putConnection(userId: string, provider: string): Promise<void> {
+  const res = await call('put', `/api/v1/users/${userId}/connections/${provider}`, ADMIN_KEY, {
+    access_token: `access-${randomUUID()}`,
+  });
+  expect(res.status, res.text).toBe(201);
+}
+
+/**
+ * Plain SQL on the app's database. On PostgreSQL a separate `pg` client on t.databaseUrl; the embedded
+ * server accepts a single client connection, which the app's pool holds, so there the app's pool is used.
+ */
+async function dbQuery<T>(text: string, values: unknown[] = []): Promise<T[]> {
+  if (process.env.DATABASE_URL) {
+    const client = new pg.Client({ connectionString: t.databaseUrl });
+    await client.connect();
+    try {
+      return (await client.query(text, values)).rows as T[];
+    } finally {
+      await client.end();
+    }
+  }
+  return (await t.app.get(DataSource).query(text, values)) as T[];
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('API keys', () => {
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  describe('POST /api/v1/api-keys', () => {
+    it('creates a key: 201 with id, name, prefix, scopes, expires_at, created_at and the key, which starts with the prefix', async () => {
+      const name = uniqueName();
+      const res = await call('post', '/api/v1/api-keys', ADMIN_KEY, { name, scopes: ['read', 'write'] });
+      expect(res.status, res.text).toBe(201);
+      expect(res.headers['content-type']).toMatch(/application\/json/);
+      const body = res.body as CreatedKey;
+      secrets.add(body.key);
+
+      expect(Object.keys(body).sort()).toEqual(CREATED_FIELDS);
+      expect(body.id).toMatch(UUID);
+      expect(body.name).toBe(name);
+      expect([...body.scopes].sort()).toEqual(['read', 'write']);
+      expect(body.expires_at).toBeNull();
+      expect(body.created_at).toMatch(ISO_UTC);
+      expect(typeof body.prefix).toBe('string');
+      expect(body.prefix.length).toBeGreaterThan(0);
+      expect(body.key.startsWith(body.prefix)).toBe(true);
+    });
+
+    it('makes keys of wck_ and 43 base64url characters, all different, whose prefix leaves at least 128 secret bits', async () => {
+      const keys = await Promise.all(Array.from({ length: 8 }, () => createKey(['read'])));
+      for (const created of keys) {
+        expect(created.key).toMatch(KEY_FORMAT);
+        expect(Buffer.from(created.key.slice(4), 'base64url')).toHaveLength(32);
+        // What the prefix does not show is still at least 128 bits of the key's randomness.
+        expect((created.key.length - created.prefix.length) * 6).toBeGreaterThanOrEqual(128);
+      }
+      expect(new Set(keys.map((k) => k.key)).size).toBe(keys.length);
+      expect(new Set(keys.map((k) => k.id)).size).toBe(keys.length);
+    });
+
+    it('returns a key that authenticates with exactly the scopes it was given', async () => {
+      const created = await createKey(['read']);
+      expect((await call('get', '/api/v1/users', created.key)).status).toBe(200);
+      expectError(await call('post', '/api/v1/users', created.key, { id: randomUUID() }), 403, 'write');
+    });
+
+    it('accepts a future expires_at with a time zone and returns it in UTC', async () => {
+      const inUtc = await createKey(['read'], { expires_at: FUTURE });
+      expect(inUtc.expires_at).toBe(FUTURE);
+
+      const withOffset = await createKey(['read'], { expires_at: '2999-06-01T12:00:00+02:00' });
+      expect(withOffset.expires_at).toMatch(ISO_UTC);
+      expect(new Date(withOffset.expires_at!).toISOString()).toBe('2999-06-01T10:00:00.000Z');
+      expect((await call('get', '/api/v1/users', withOffset.key)).status).toBe(200);
+    });
+
+    const invalidBodies: { name: string; body: (name: string) => Record<string, unknown> }[] = [
+      { name: 'missing scopes', body: (name) => ({ name }) },
+      { name: 'empty scopes', body: (name) => ({ name, scopes: [] }) },
+      { name: 'duplicate scopes', body: (name) => ({ name, scopes: ['read', 'read'] }) },
+      { name: 'an unknown scope', body: (name) => ({ name, scopes: ['read', 'superuser'] }) },
+      { name: 'scopes that are not an array', body: (name) => ({ name, scopes: 'admin' }) },
+      { name: 'a missing name', body: () => ({ scopes: ['read'] }) },
+      { name: 'an expires_at in the past', body: (name) => ({ name, scopes: ['read'], expires_at: '2020-01-01T00:00:00Z' }) },
+      { name: 'an expires_at without a time zone', body: (name) => ({ name, scopes: ['read'], expires_at: '2999-01-01T00:00:00' }) },
+      { name: 'an expires_at that is not a time', body: (name) => ({ name, scopes: ['read'], expires_at: 'tomorrow' }) },
+      { name: 'an unknown field', body: (name) => ({ name, scopes: ['read'], key: 'wck_chosen-by-the-caller' }) },
+    ];
+
+    for (const { name: what, body } of invalidBodies) {
+      it(`returns 400 {"detail"} for ${what}, and creates no key`, async () => {
+        const name = uniqueName('invalid');
+        const before = (await listKeys()).length;
+        const res = await call('post', '/api/v1/api-keys', ADMIN_KEY, body(name));
+        expectError(res, 400);
+        expect(res.body).not.toHaveProperty('key');
+        const after = await listKeys();
+        expect(after.map((k) => k.name)).not.toContain(name);
+        expect(after).toHaveLength(before);
+      });
+    }
+  });
+
+  describe('GET /api/v1/api-keys', () => {
+    it('lists keys with last_used_at, null until a key is used and set after', async () => {
+      const created = await createKey(['read']);
+      const unused = (await listKeys()).find((k) => k.id === created.id);
+      expect(unused).toBeDefined();
+      expect(unused).toMatchObject({
+        id: created.id,
+        name: created.name,
+        prefix: created.prefix,
+        scopes: created.scopes,
+        expires_at: null,
+        created_at: created.created_at,
+        last_used_at: null,
+      });
+
+      expect((await call('get', '/api/v1/users', created.key)).status).toBe(200);
+      const used = (await listKeys()).find((k) => k.id === created.id)!;
+      expect(used.last_used_at).toMatch(ISO_UTC);
+      expect(Date.parse(used.last_used_at!)).toBeGreaterThanOrEqual(Date.parse(created.created_at) - 1000);
+    });
+
+    it('never shows a key field, a secret or a key hash anywhere in the body', async () => {
+      const created = await createKey(['write']);
+      expect((await call('get', '/api/v1/users', created.key)).status).toBe(200);
+      const res = await call('get', '/api/v1/api-keys');
+      expect(res.status).toBe(200);
+      expect(res.body.length).toBeGreaterThanOrEqual(2);
+      for (const listed of res.body as ListedKey[]) {
+        expect(listed).not.toHaveProperty('key');
+        expect(listed).not.toHaveProperty('key_hash');
+        expect(listed).not.toHaveProperty('keyHash');
+      }
+      expect(secrets.size).toBeGreaterThanOrEqual(2);
+      for (const secret of secrets) {
+        expect(res.text).not.toContain(secret);
+        expect(res.text).not.toContain(sha256(secret));
+      }
+      // The part of a key after its prefix is the secret; no fragment of it of 8 characters or more may show.
+      const hidden = created.key.slice(created.prefix.length);
+      for (let i = 0; i + 8 <= hidden.length; i++) expect(res.text).not.toContain(hidden.slice(i, i + 8));
+    });
+  });
+
+  describe('DELETE /api/v1/api-keys/{id}', () => {
+    it('revokes a key: 204 with no body, and 204 again on a repeat', async () => {
+      const created = await createKey(['read']);
+      const res = await call('delete', `/api/v1/api-keys/${created.id}`);
+      expect(res.status, res.text).toBe(204);
+      expect(res.text ?? '').toBe('');
+      const again = await call('delete', `/api/v1/api-keys/${created.id}`);
+      expect(again.status, again.text).toBe(204);
+      const missing = await call('get', '/api/v1/users', created.key);
+      expect(missing.status).toBe(401);
+      expect(missing.body).toEqual(INVALID_KEY_BODY);
+    });
+
+    it('rejects a revoked key with 401 on the very next request, even right after it was used', async () => {
+      const created = await createKey(['admin']);
+      // Used first, so that any cache of authenticated keys holds it.
+      expect((await call('get', '/api/v1/users', created.key)).status).toBe(200);
+      expect((await call('get', '/api/v1/api-keys', created.key)).status).toBe(200);
+
+      expect((await call('delete', `/api/v1/api-keys/${created.id}`)).status).toBe(204);
+
+      const next = await call('get', '/api/v1/users', created.key);
+      expect(next.status).toBe(401);
+      expect(next.body).toEqual(INVALID_KEY_BODY);
+      const write = await call('post', '/api/v1/users', created.key, { id: randomUUID() });
+      expect(write.status).toBe(401);
+      expect(write.body).toEqual(INVALID_KEY_BODY);
+    });
+
+    it('lets a key revoke itself, after which it no longer works', async () => {
+      const created = await createKey(['admin']);
+      expect((await call('delete', `/api/v1/api-keys/${created.id}`, created.key)).status).toBe(204);
+      const next = await call('get', '/api/v1/api-keys', created.key);
+      expect(next.status).toBe(401);
+      expect(next.body).toEqual(INVALID_KEY_BODY);
+    });
+
+    it('revokes only the given key', async () => {
+      const revoked = await createKey(['read']);
+      const kept = await createKey(['read']);
+      expect((await call('get', '/api/v1/users', kept.key)).status).toBe(200);
+      expect((await call('delete', `/api/v1/api-keys/${revoked.id}`)).status).toBe(204);
+      expect((await call('get', '/api/v1/users', kept.key)).status).toBe(200);
+      expect((await call('get', '/api/v1/users', ADMIN_KEY)).status).toBe(200);
+    });
+
+    it('returns 404 {"detail"} for an unknown id', async () => {
+      expectError(await call('delete', `/api/v1/api-keys/${randomUUID()}`), 404);
+    });
+
+    it('returns 400 {"detail"} for an id that is not a UUID', async () => {
+      expectError(await call('delete', '/api/v1/api-keys/not-a-uuid'), 400);
+      expectError(await call('delete', `/api/v1/api-keys/${randomUUID()}x`), 400);
+    });
+  });
+
+  describe('expiry', () => {
+    it('rejects a key with 401 and the exact body once its expires_at has passed, even right after it was used', async () => {
+      const expiresAt = new Date(Date.now() + 2_500);
+      const created = await createKey(['read'], { expires_at: expiresAt.toISOString() });
+      const before = await call('get', '/api/v1/users', created.key);
+      expect(before.status, 'the key works until it expires').toBe(200);
+
+      await sleep(Math.max(0, expiresAt.getTime() - Date.now()) + 300);
+
+      const after = await call('get', '/api/v1/users', created.key);
+      expect(after.status).toBe(401);
+      expect(after.body).toEqual(INVALID_KEY_BODY);
+    });
+
+    it('rejects a key stored with an expires_at in the past with 401 and the exact body', async () => {
+      const key = `wck_${randomUUID().replaceAll('-', '')}${randomUUID().replaceAll('-', '').slice(0, 11)}`;
+      await dbQuery(
+        `INSERT INTO api_keys (name, prefix, key_hash, scopes, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+        [uniqueName('expired'), key.slice(0, 12), sha256(key), ['admin'], '2020-01-01T00:00:00Z'],
+      );
+      for (const [method, path] of [
+        ['get', '/api/v1/users'],
+        ['get', '/api/v1/api-keys'],
+      ] as const) {
+        const res = await call(method, path, key);
+        expect(res.status).toBe(401);
+        expect(res.body).toEqual(INVALID_KEY_BODY);
+      }
+    });
+  });
+
+  describe('storage', () => {
+    it('stores only the SHA-256 hex hash of a key: the secret is in no column', async () => {
+      const created = await createKey(['write'], { expires_at: FUTURE });
+      expect((await call('get', '/api/v1/users', created.key)).status).toBe(200);
+
+      const rows = await dbQuery<Record<string, unknown>>('SELECT * FROM api_keys');
+      const row = rows.find((r) => r.id === created.id);
+      expect(row, 'the key has a row').toBeDefined();
+      expect(row!.key_hash).toBe(sha256(created.key));
+
+      const hidden = created.key.slice(created.prefix.length);
+      for (const stored of rows) {
+        for (const [column, value] of Object.entries(stored)) {
+          const text = value instanceof Date ? value.toISOString() : JSON.stringify(value);
+          for (const secret of secrets) expect(text, `api_keys.${column} holds a secret`).not.toContain(secret);
+          expect(text, `api_keys.${column} holds the secret part of a key`).not.toContain(hidden);
+        }
+      }
+      // Each row's text form, too (covers any column the driver would hand back in another shape).
+      const texts = await dbQuery<{ row: string }>('SELECT t::text AS row FROM api_keys t');
+      expect(texts.length).toBe(rows.length);
+      for (const { row: text } of texts) {
+        for (const secret of secrets) expect(text).not.toContain(secret);
+        expect(text).not.toContain(hidden);
+      }
+    });
+
+    it('stores the bootstrap key as its hash too', async () => {
+      const rows = await dbQuery<{ key_hash: string }>('SELECT key_hash FROM api_keys WHERE key_hash = $1', [sha256(ADMIN_KEY)]);
+      expect(rows).toHaveLength(1);
+      const texts = await dbQuery<{ row: string }>('SELECT t::text AS row FROM api_keys t');
+      for (const { row } of texts) expect(row).not.toContain(ADMIN_KEY);
+    });
+  });
+
+  describe('scopes', () => {
+    interface Route {
+      method: Method;
+      path: string;
+      needs: Scope;
+      /** The status when allowed. */
+      ok: number;
+      /** Builds the request's path and body on fresh data. */
+      prepare: () => Promise<{ path: string; body?: unknown; key?: CreatedKey; userId?: string; id?: string }>;
+      /** Checks after a 403 that nothing changed. */
+      unchanged?: (prepared: { path: string; body?: unknown; key?: CreatedKey; userId?: string; id?: string }) => Promise<void>;
+    }
+
+    const routes: Route[] = [
+      {
+        method: 'get',
+        path: '/api/v1/users',
+        needs: 'read',
+        ok: 200,
+        prepare: async () => ({ path: '/api/v1/users' }),
+      },
+      {
+        method: 'post',
+        path: '/api/v1/users',
+        needs: 'write',
+        ok: 201,
+        prepare: async () => {
+          const id = randomUUID();
+          return { path: '/api/v1/users', body: { id }, id };
+        },
+        unchanged: async ({ id }) => {
+          expect((await call('get', `/api/v1/users/${id}`)).status).toBe(404);
+        },
+      },
+      {
+        method: 'get',
+        path: '/api/v1/users/{id}',
+        needs: 'read',
+        ok: 200,
+        prepare: async () => {
+          const userId = await createUser();
+          return { path: `/api/v1/users/${userId}`, userId };
+        },
+      },
+      {
+        method: 'delete',
+        path: '/api/v1/users/{id}',
+        needs: 'write',
+        ok: 204,
+        prepare: async () => {
+          const userId = await createUser();
+          return { path: `/api/v1/users/${userId}`, userId };
+        },
+        unchanged: async ({ userId }) => {
+          expect((await call('get', `/api/v1/users/${userId}`)).status).toBe(200);
+        },
+      },
+      {
+        method: 'get',
+        path: '/api/v1/users/{id}/connections',
+        needs: 'read',
+        ok: 200,
+        prepare: async () => {
+          const userId = await createUser();
+          await putConnection(userId, 'garmin');
+          return { path: `/api/v1/users/${userId}/connections`, userId };
+        },
+      },
+      {
+        method: 'put',
+        path: '/api/v1/users/{id}/connections/{provider}',
+        needs: 'write',
+        ok: 201,
+        prepare: async () => {
+          const userId = await createUser();
+          return {
+            path: `/api/v1/users/${userId}/connections/strava`,
+            body: { access_token: `access-${randomUUID()}` },
+            userId,
+          };
+        },
+        unchanged: async ({ userId }) => {
+          const res = await call('get', `/api/v1/users/${userId}/connections`);
+          expect(res.status).toBe(200);
+          expect(res.body).toEqual([]);
+        },
+      },
+      {
+        method: 'delete',
+        path: '/api/v1/users/{id}/connections/{provider}',
+        needs: 'write',
+        ok: 204,
+        prepare: async () => {
+          const userId = await createUser();
+          await putConnection(userId, 'polar');
+          return { path: `/api/v1/users/${userId}/connections/polar`, userId };
+        },
+        unchanged: async ({ userId }) => {
+          const res = await call('get', `/api/v1/users/${userId}/connections`);
+          expect(res.status).toBe(200);
+          expect(res.body.map((c: { status: string }) => c.status)).toEqual(['active']);
+        },
+      },
+      {
+        method: 'get',
+        path: '/api/v1/api-keys',
+        needs: 'admin',
+        ok: 200,
+        prepare: async () => ({ path: '/api/v1/api-keys' }),
+      },
+      {
+        method: 'post',
+        path: '/api/v1/api-keys',
+        needs: 'admin',
+        ok: 201,
+        prepare: async () => {
+          const name = uniqueName('made-by-scope-test');
+          return { path: '/api/v1/api-keys', body: { name, scopes: ['read'] }, id: name };
+        },
+        unchanged: async ({ id: name }) => {
+          expect((await listKeys()).map((k) => k.name)).not.toContain(name);
+        },
+      },
+      {
+        method: 'delete',
+        path: '/api/v1/api-keys/{id}',
+        needs: 'admin',
+        ok: 204,
+        prepare: async () => {
+          const target = await createKey(['read']);
+          return { path: `/api/v1/api-keys/${target.id}`, key: target };
+        },
+        unchanged: async ({ key }) => {
+          expect((await call('get', '/api/v1/users', key!.key)).status).toBe(200);
+        },
+      },
+    ];
+
+    const GRANTED: Record<Scope, Scope[]> = { read: ['read'], write: ['read', 'write'], admin: ['read', 'write', 'admin'] };
+    const cases = SCOPES.flatMap((scope) =>
+      routes.map((route) => ({ ...route, scope, allowed: GRANTED[scope].includes(route.needs) })),
+    );
+    const scopeKeys = new Map<Scope, CreatedKey>();
+
+    beforeAll(async () => {
+      for (const scope of SCOPES) scopeKeys.set(scope, await createKey([scope]));
+    });
+
+    for (const route of cases.filter((c) => c.allowed)) {
+      it(`lets a ${route.scope} key call ${route.method.toUpperCase()} ${route.path}`, async () => {
+        const prepared = await route.prepare();
+        const res = await call(route.method, prepared.path, scopeKeys.get(route.scope)!.key, prepared.body);
+        expect(res.status, res.text).toBe(route.ok);
+        if (res.body && typeof res.body === 'object' && 'key' in res.body) secrets.add(res.body.key);
+      });
+    }
+
+    for (const route of cases.filter((c) => !c.allowed)) {
+      it(`refuses a ${route.scope} key on ${route.method.toUpperCase()} ${route.path} with 403 naming the "${route.needs}" scope, and changes nothing`, async () => {
+        const prepared = await route.prepare();
+        const res = await call(route.method, prepared.path, scopeKeys.get(route.scope)!.key, prepared.body);
+        expectError(res, 403, route.needs);
+        expect(res.body.detail).not.toBe(INVALID_KEY_BODY.detail);
+        await route.unchanged?.(prepared);
+      });
+    }
+
+    it('grants a key with several scopes the union of them', async () => {
+      const created = await createKey(['read', 'admin']);
+      expect((await call('get', '/api/v1/api-keys', created.key)).status).toBe(200);
+      const res = await call('post', '/api/v1/users', created.key, { id: randomUUID() });
+      expect(res.status, res.text).toBe(201);
+    });
+
+    it('checks the key before the scope: a wrong or missing key gets 401, not 403', async () => {
+      for (const key of [null, `wck_${randomUUID()}`]) {
+        const res = await call('get', '/api/v1/api-keys', key);
+        expect(res.status).toBe(401);
+        expect(res.body).toEqual(INVALID_KEY_BODY);
+      }
+    });
+  });
+});
