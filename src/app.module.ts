@@ -1,6 +1,8 @@
 import { ClassSerializerInterceptor, type DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
 import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
+import { TerminusModule } from '@nestjs/terminus';
 import type { DestinationStream } from 'pino';
 import { AuthModule } from './auth/auth.module.js';
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
@@ -27,6 +29,8 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
+        // The settled configuration, for any provider that wants it: ConfigService.get('app').
+        ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, ignoreEnvVars: true, load: [() => ({ app: config })] }),
         loggingModule(config.logLevel, logStream),
         EventEmitterModule.forRoot(),
         DatabaseModule.forRoot(config.databaseUrl, config.dbPoolSize, config.embedded),
@@ -34,6 +38,7 @@ export class AppModule {
         AuthModule.forRoot(config),
         UsersModule,
         ConnectionsModule,
+        TerminusModule.forRoot({ logger: false }),
       ],
       controllers: [HealthController],
       providers: [

@@ -11,6 +11,7 @@ import { clientErrorHandler, nestsDeeperThan } from './common/client-errors.js';
 import { requestId } from './common/logging.js';
 import { loadDemoData } from './database/demo-data.js';
 import { Sql } from './database/sql.js';
+import { serveApiDocs } from './openapi.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 const MAX_JSON_DEPTH = 32;
@@ -44,6 +45,7 @@ export async function createApp(config: RuntimeConfig, logStream?: DestinationSt
   });
   app.useLogger(app.get(Logger));
   await app.register(helmet);
+  serveApiDocs(app);
   await app.init();
   await ensureApiKey(app.get(ApiKeysService), config.bootstrapApiKey, app.get(Logger));
   if (config.demoData && (await loadDemoData(app.get(Sql)))) {

@@ -1,11 +1,13 @@
+import { ConfigModule } from '@nestjs/config';
 import { Logger } from 'nestjs-pino';
 import { createApp } from './app.js';
-import { ConfigError, loadConfig } from './config/app.config.js';
+import { appConfig, ConfigError } from './config/app.config.js';
 import { resolveTokenKey } from './crypto/token-key-file.js';
 import { EmbeddedPostgres } from './database/embedded-postgres.js';
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  await ConfigModule.forRoot({ load: [appConfig], cache: true });
+  const config = appConfig();
   const embedded = config.databaseUrl ? undefined : await EmbeddedPostgres.start(config.dataDir);
   let app;
   try {

@@ -1,16 +1,55 @@
+import { ApiProperty } from '@nestjs/swagger';
 import { isoTime } from '../common/iso-time.js';
-import type { Scope } from './scopes.js';
 import type { ApiKeyRow } from './api-keys.service.js';
+import { type Scope, SCOPES } from './scopes.js';
 
-export interface ApiKeyResponse {
+export class ApiKeyResponse {
+  @ApiProperty({ format: 'uuid' })
   id: string;
+
+  @ApiProperty({ example: 'dashboard backend' })
   name: string;
+
+  @ApiProperty({ description: 'The first characters of the key, to recognise it by', example: 'wck_1AAYFS0s' })
   prefix: string;
+
+  @ApiProperty({ enum: SCOPES, isArray: true, example: ['read'] })
   scopes: Scope[];
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
   expires_at: string | null;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
   last_used_at: string | null;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
   revoked_at: string | null;
+
+  @ApiProperty({ format: 'date-time' })
   created_at: string;
+}
+
+export class CreatedApiKeyResponse {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty({ example: 'dashboard backend' })
+  name: string;
+
+  @ApiProperty({ example: 'wck_1AAYFS0s' })
+  prefix: string;
+
+  @ApiProperty({ enum: SCOPES, isArray: true, example: ['read'] })
+  scopes: Scope[];
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  expires_at: string | null;
+
+  @ApiProperty({ format: 'date-time' })
+  created_at: string;
+
+  @ApiProperty({ description: 'The key itself. Shown in this response only; store it now.', example: 'wck_1AAYFS0sf1KywfvXXeDLSNUHCXiSN17Hf59ptplb5Uw' })
+  key: string;
 }
 
 export function toApiKeyResponse(row: ApiKeyRow): ApiKeyResponse {

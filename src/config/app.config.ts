@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { registerAs } from '@nestjs/config';
 
 export interface AppConfig {
   port: number;
@@ -125,3 +126,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
   };
 }
+
+/**
+ * The `app` namespace of @nestjs/config. ConfigModule first reads `.env` (when there is one) into the
+ * environment; this then validates every variable, failing on the first bad one.
+ */
+export const appConfig = registerAs('app', () => loadConfig(process.env));

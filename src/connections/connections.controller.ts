@@ -1,8 +1,11 @@
 import { BadRequestException, Body, Controller, Delete, Get, HttpCode, Param, Put, Query, Res } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { RequireScope } from '../auth/require-scope.decorator.js';
+import { ApiErrors } from '../common/api-docs.js';
 import { UuidParam, validBody, validQuery } from '../common/validation.js';
-import type { ConnectionResponse } from './connection-response.js';
+import { SPEC_EXAMPLE } from '../database/demo-data.js';
+import { ConnectionResponse } from './connection-response.js';
 import { ConnectionsService } from './connections.service.js';
 import { ListConnectionsQueryDto } from './dto/list-connections-query.dto.js';
 import { PutConnectionDto } from './dto/put-connection.dto.js';
@@ -16,6 +19,10 @@ const ProviderParam = () =>
     },
   });
 
+const USER_ID = ApiParam({ name: 'user_id', format: 'uuid', description: 'The UUID of the user', example: SPEC_EXAMPLE[0].user_id });
+const PROVIDER = ApiParam({ name: 'provider', enum: PROVIDERS, example: 'garmin' });
+
+@ApiTags('connections')
 @Controller('api/v1/users/:user_id/connections')
 export class ConnectionsController {
   constructor(private readonly connections: ConnectionsService) {}
@@ -23,16 +30,36 @@ export class ConnectionsController {
   /** The spec's endpoint: GET /api/v1/users/{user_id}/connections. */
   @Get()
   @RequireScope('read')
-  list(
-    @UuidParam('user_id') userId: string,
-    @Query(validQuery) query: ListConnectionsQueryDto,
-  ): Promise<ConnectionResponse[]> {
+  @ApiOperation({
+    summary: "List a user's wearable provider connections",
+    description:
+      'Returns every provider connection of the user: the most recently synced first, never-synced last, ties by ' +
+      'provider name. Connection metadata only: access and refresh tokens are never exposed. ' +
+      'A user without connections gets []; an unknown user gets 404.',
+  })
+  @USER_ID
+  @ApiResponse({ status: 200, type: [ConnectionResponse], example: SPEC_EXAMPLE })
+  @ApiErrors([400, 404], { 400: 'status must be one of: active, revoked, expired' })
+  list(@UuidParam('user_id') userId: string, @Query(validQuery) query: ListConnectionsQueryDto): Promise<ConnectionResponse[]> {
     return this.connections.listForUser(userId, query);
   }
 
   /** Creates (201) or replaces (200) the user's connection to the provider. */
   @Put(':provider')
   @RequireScope('write')
+  @ApiOperation({
+    summary: "Create or replace a user's connection to a provider",
+    description:
+      'One connection per user and provider. The tokens are stored encrypted and never returned. Fields left out ' +
+      'are cleared, except last_synced_at, which is kept. status (default active) and last_synced_at exist to ' +
+      'import connections from another system.',
+  })
+  @USER_ID
+  @PROVIDER
+  @ApiBody({ type: PutConnectionDto })
+  @ApiResponse({ status: 201, description: 'Created', type: ConnectionResponse, example: SPEC_EXAMPLE[0] })
+  @ApiResponse({ status: 200, description: 'Replaced', type: ConnectionResponse, example: SPEC_EXAMPLE[0] })
+  @ApiErrors([400, 404, 413, 415], { 400: 'access_token must be a string' })
   async put(
     @UuidParam('user_id') userId: string,
     @ProviderParam() provider: Provider,
@@ -57,6 +84,14 @@ export class ConnectionsController {
   @Delete(':provider')
   @HttpCode(204)
   @RequireScope('write')
+  @ApiOperation({
+    summary: 'Disconnect a provider',
+    description: 'The connection becomes revoked and both tokens are erased. Repeating it is harmless (204 again).',
+  })
+  @USER_ID
+  @PROVIDER
+  @ApiResponse({ status: 204, description: 'Disconnected' })
+  @ApiErrors([400, 404], { 404: 'Connection not found' })
   async disconnect(@UuidParam('user_id') userId: string, @ProviderParam() provider: Provider): Promise<void> {
     await this.connections.disconnect(userId, provider);
   }

@@ -30,3 +30,19 @@ export async function loadDemoData(sql: Sql): Promise<boolean> {
   }
   return true;
 }
+
+/** The spec's example response, as this service answers it for the demo user. */
+export const SPEC_EXAMPLE = DEMO_CONNECTIONS.map(
+  ([id, provider, providerUserId, providerUsername, scope, status, lastSyncedAt, createdAt, updatedAt]) => ({
+    id,
+    user_id: DEMO_USER_ID,
+    provider,
+    provider_user_id: providerUserId,
+    provider_username: providerUsername,
+    scope,
+    status,
+    last_synced_at: lastSyncedAt,
+    created_at: createdAt,
+    updated_at: updatedAt,
+  }),
+);

@@ -1,3 +1,4 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
 import { IsIsoTime } from '../../common/iso-time.validator.js';
 import { CONNECTION_STATUSES, type ConnectionStatus } from '../providers.js';
@@ -6,40 +7,48 @@ const TOKEN_MAX = 16_384;
 
 /** The body of PUT /api/v1/users/{user_id}/connections/{provider}. */
 export class PutConnectionDto {
+  @ApiProperty({ description: "The provider's OAuth access token. Stored encrypted, never returned.", maxLength: TOKEN_MAX })
   @IsString()
   @IsNotEmpty()
   @MaxLength(TOKEN_MAX)
   access_token: string;
 
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'The OAuth refresh token. Stored encrypted, never returned.' })
   @IsOptional()
   @IsString()
   @IsNotEmpty()
   @MaxLength(TOKEN_MAX)
   refresh_token?: string | null;
 
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true, description: 'When the access token lapses' })
   @IsOptional()
   @IsIsoTime()
   token_expires_at?: string | null;
 
+  @ApiPropertyOptional({ type: String, nullable: true, example: '9876543210' })
   @IsOptional()
   @IsString()
   @MaxLength(255)
   provider_user_id?: string | null;
 
+  @ApiPropertyOptional({ type: String, nullable: true, example: 'john_runner' })
   @IsOptional()
   @IsString()
   @MaxLength(255)
   provider_username?: string | null;
 
+  @ApiPropertyOptional({ type: String, nullable: true, example: 'ACTIVITY_EXPORT HEALTH_EXPORT' })
   @IsOptional()
   @IsString()
   @MaxLength(2048)
   scope?: string | null;
 
+  @ApiPropertyOptional({ enum: CONNECTION_STATUSES, default: 'active' })
   @IsOptional()
   @IsIn(CONNECTION_STATUSES, { message: `status must be one of: ${CONNECTION_STATUSES.join(', ')}` })
   status?: ConnectionStatus;
 
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true, example: '2024-03-15T10:30:00Z' })
   @IsOptional()
   @IsIsoTime()
   last_synced_at?: string | null;
