@@ -16,14 +16,15 @@ export type StatusReason = (typeof STATUS_REASONS)[number];
 
 /**
  * The payload of every connection event. It never carries a token. `reason` is a StatusReason for
- * revoked and expired, `user_deleted` when a user's deletion revoked it, `linked` or `relinked` for
- * created, and `synced` for synced.
+ * revoked and expired, `user_deleted` when a user's deletion revoked it; for created, `linked` (new),
+ * `relinked` (a revoked or expired connection linked again) or `refreshed` (an expired one brought back
+ * by refreshTokens); `imported` when the HTTP PUT set a status; and `synced` for synced.
  */
 export interface ConnectionEvent {
   connection_id: string;
   user_id: string;
   provider: Provider;
-  reason: StatusReason | 'user_deleted' | 'linked' | 'relinked' | 'imported' | 'synced';
+  reason: StatusReason | 'user_deleted' | 'linked' | 'relinked' | 'refreshed' | 'imported' | 'synced';
 }
 
 const logger = new Logger('ConnectionEvents');

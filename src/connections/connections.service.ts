@@ -94,13 +94,17 @@ const UPSERT = `
     updated_at = now()
   RETURNING ${COLUMNS}, (SELECT status FROM previous) AS previous`;
 
-// A connection already revoked with its tokens erased is left as it is, updated_at included.
+// Erases the tokens in any case; `previous` tells whether the status changed. Nothing at all changes
+// (updated_at included) for a connection already revoked with its tokens erased.
 const REVOKE = `
+  WITH previous AS (SELECT id, status FROM connections WHERE id = $1 FOR UPDATE)
   UPDATE connections c
-     SET status = 'revoked', status_reason = $2, access_token = NULL, refresh_token = NULL, token_expires_at = NULL,
+     SET status = 'revoked', status_reason = CASE WHEN previous.status = 'revoked' THEN c.status_reason ELSE $2 END,
+         access_token = NULL, refresh_token = NULL, token_expires_at = NULL,
          token_version = c.token_version + 1, updated_at = now()
-   WHERE c.id = $1 AND NOT (c.status = 'revoked' AND c.access_token IS NULL AND c.refresh_token IS NULL)
-  RETURNING ${COLUMNS}`;
+    FROM previous
+   WHERE c.id = previous.id AND NOT (c.status = 'revoked' AND c.access_token IS NULL AND c.refresh_token IS NULL)
+  RETURNING ${COLUMNS}, previous.status AS previous`;
 
 // Only an active connection expires: a revoked one stays revoked. Tokens are kept for a refresh.
 const EXPIRE = `
@@ -302,12 +306,14 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     ]);
     if (!seen) throw new ConnectionNotFoundError();
     let revoked: ConnectionRow | undefined;
+    let reactivated: ConnectionRow | undefined;
     const outcome = await this.sql.transaction<RefreshOutcome>(async (client) => {
       const {
         rows: [row],
       } = await client.query(
-        `SELECT user_id, provider, status, access_token, refresh_token, token_expires_at, token_version
-           FROM connections WHERE id = $1 FOR UPDATE`,
+        `SELECT c.id, c.user_id, c.provider, c.status, ${EFFECTIVE_STATUS} AS effective_status,
+                c.access_token, c.refresh_token, c.token_expires_at, c.token_version
+           FROM connections c WHERE c.id = $1 FOR UPDATE`,
         [connectionId],
       );
       if (!row) throw new ConnectionNotFoundError();
@@ -341,9 +347,12 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
           result.expiresAt ?? null,
         ],
       );
+      if (row.effective_status !== 'active') reactivated = row;
       return { outcome: 'refreshed', accessToken: result.accessToken };
     });
     if (revoked) this.emit(CONNECTION_EVENTS.revoked, revoked, 'refresh_failed');
+    // An expired connection that a refresh brought back is announced as a re-link.
+    if (reactivated) this.emit(CONNECTION_EVENTS.created, reactivated, 'refreshed');
     return outcome;
   }
 
@@ -353,9 +362,9 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     connectionId: string,
     reason: StatusReason,
   ): Promise<ConnectionResponse> {
-    const [changed] = await this.sql.rows<ConnectionRow>(statement, [connectionId, reason]);
+    const [changed] = await this.sql.rows<ConnectionRow & { previous?: ConnectionStatus }>(statement, [connectionId, reason]);
     if (changed) {
-      this.emit(event, changed, reason);
+      if (changed.previous !== changed.status) this.emit(event, changed, reason);
       return toConnectionResponse(changed);
     }
     const [unchanged] = await this.sql.rows<ConnectionRow>(`SELECT ${COLUMNS} FROM connections c WHERE c.id = $1`, [connectionId]);

@@ -27,8 +27,18 @@ export class Sql {
   }
 
   async rows<T>(text: string, values: unknown[] = [], name?: string): Promise<T[]> {
-    const result = await this.pool.query({ text, values, name: this.prepared ? name : undefined });
-    return result.rows as T[];
+    // Not pool.query(): it drops the connection on any error, even a constraint violation, which
+    // costs a reconnect, and which the embedded database (one connection) cannot take at once.
+    const client = await this.pool.connect();
+    try {
+      const result = await client.query({ text, values, name: this.prepared ? name : undefined });
+      client.release();
+      return result.rows as T[];
+    } catch (error) {
+      // An error the server answered (it has an SQLSTATE) leaves the connection usable; any other may not.
+      client.release(sqlState(error) === undefined ? (error as Error) : undefined);
+      throw error;
+    }
   }
 
   /** Runs `work` in one transaction on one connection: committed if it resolves, rolled back if it throws. */

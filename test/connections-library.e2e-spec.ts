@@ -1,0 +1,723 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConnectionResponse } from '../src/connections/connection-response.js';
+import {
+  ConnectionNotActiveError,
+  ConnectionNotFoundError,
+  UserNotFoundError,
+} from '../src/connections/connection.errors.js';
+import { CONNECTION_EVENTS, type ConnectionEvent, STATUS_REASONS } from '../src/connections/connection.events.js';
+import type { CurrentTokens, Grant, RefreshResult } from '../src/connections/connections.service.js';
+import type { Provider } from '../src/connections/providers.js';
+import { type ConsumerApp, startConsumerApp } from './example-consumer/support.js';
+import type { ReceivedEvent } from './example-consumer/sync-worker.module.js';
+
+const ON_POSTGRESQL = Boolean(process.env.DATABASE_URL);
+const EVENT_KEYS = ['connection_id', 'provider', 'reason', 'user_id'];
+
+let t: ConsumerApp;
+
+beforeAll(async () => {
+  t = await startConsumerApp();
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+async function newUser(): Promise<string> {
+  const user = await t.users.create({ id: randomUUID() });
+  return user.id;
+}
+
+function token(kind: 'access' | 'refresh'): string {
+  return `${kind}-${randomUUID()}`;
+}
+
+function grant(overrides: Partial<Grant> = {}): Grant {
+  return {
+    accessToken: token('access'),
+    refreshToken: token('refresh'),
+    expiresAt: new Date(Date.now() + 3_600_000),
+    scope: `scope-${randomUUID().slice(0, 8)}`,
+    providerUserId: `pu-${randomUUID()}`,
+    providerUsername: null,
+    ...overrides,
+  };
+}
+
+/** An expected event. */
+function event(name: string, connection: Pick<ConnectionResponse, 'id' | 'user_id' | 'provider'>, reason: ConnectionEvent['reason']): ReceivedEvent {
+  return { name, payload: { connection_id: connection.id, user_id: connection.user_id, provider: connection.provider, reason } };
+}
+
+function eventsOf(connectionId: string): ReceivedEvent[] {
+  return t.worker.eventsForConnection(connectionId);
+}
+
+interface StoredRow {
+  status: string;
+  status_reason: string | null;
+  access_token: string | null;
+  refresh_token: string | null;
+  token_expires_at: Date | null;
+  token_version: number;
+  last_synced_at: Date | null;
+  updated_at: Date;
+}
+
+async function stored(connectionId: string): Promise<StoredRow> {
+  const rows = await t.sql.rows<StoredRow>(
+    `SELECT status, status_reason, access_token, refresh_token, token_expires_at, token_version, last_synced_at, updated_at
+       FROM connections WHERE id = $1`,
+    [connectionId],
+  );
+  expect(rows).toHaveLength(1);
+  return rows[0];
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to throw, it resolved');
+}
+
+/** A refresher that records what it is handed and answers `result` (after `delayMs`). */
+function recordingRefresher(result: (call: number) => RefreshResult, delayMs = 0) {
+  const handed: CurrentTokens[] = [];
+  const refresher = async (current: CurrentTokens): Promise<RefreshResult> => {
+    handed.push(current);
+    const call = handed.length;
+    if (delayMs) await sleep(delayMs);
+    return result(call);
+  };
+  return { refresher, handed };
+}
+
+async function listOverHttp(userId: string, query = ''): Promise<unknown> {
+  const res = await t.http('GET', `/api/v1/users/${userId}/connections${query}`);
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json();
+}
+
+function asJson<T>(value: T): unknown {
+  return JSON.parse(JSON.stringify(value));
+}
+
+// ---------------------------------------------------------------------------------------------
+// listForUser
+// ---------------------------------------------------------------------------------------------
+
+describe('listForUser', () => {
+  async function userWithFiveConnections() {
+    const userId = await newUser();
+    const base = Date.parse('2024-03-01T00:00:00Z');
+    const c: Partial<Record<Provider, ConnectionResponse>> = {};
+    for (const provider of ['fitbit', 'garmin', 'strava', 'coros', 'polar'] as const) {
+      c[provider] = await t.connections.link(userId, provider, grant());
+    }
+    await t.connections.recordSync(c.garmin!.id, new Date(base));
+    await t.connections.recordSync(c.strava!.id, new Date(base + 60_000));
+    await t.connections.recordSync(c.polar!.id, new Date(base + 60_000)); // ties with strava
+    await t.connections.markRevoked(c.strava!.id, 'user_disconnected');
+    await t.connections.markExpired(c.coros!.id, 'provider_deregistered');
+    return { userId, c };
+  }
+
+  it('orders by last_synced_at descending, never-synced last, ties by provider name', async () => {
+    const { userId } = await userWithFiveConnections();
+    const list = await t.connections.listForUser(userId);
+    expect(list.map((row) => row.provider)).toEqual(['polar', 'strava', 'garmin', 'coros', 'fitbit']);
+  });
+
+  it('gives the same rows in the same order as GET /api/v1/users/{id}/connections', async () => {
+    const { userId } = await userWithFiveConnections();
+    expect(asJson(await t.connections.listForUser(userId))).toEqual(await listOverHttp(userId));
+  });
+
+  it('filters by status and by provider exactly as the HTTP query does', async () => {
+    const { userId, c } = await userWithFiveConnections();
+    const active = await t.connections.listForUser(userId, { status: 'active' });
+    expect(active.map((row) => row.provider)).toEqual(['polar', 'garmin', 'fitbit']);
+    expect(asJson(active)).toEqual(await listOverHttp(userId, '?status=active'));
+
+    const revoked = await t.connections.listForUser(userId, { status: 'revoked' });
+    expect(revoked.map((row) => row.id)).toEqual([c.strava!.id]);
+    expect(asJson(revoked)).toEqual(await listOverHttp(userId, '?status=revoked'));
+
+    const expired = await t.connections.listForUser(userId, { status: 'expired', provider: 'coros' });
+    expect(expired.map((row) => row.id)).toEqual([c.coros!.id]);
+    expect(asJson(expired)).toEqual(await listOverHttp(userId, '?status=expired&provider=coros'));
+
+    expect(await t.connections.listForUser(userId, { status: 'active', provider: 'strava' })).toEqual([]);
+  });
+
+  it('returns [] for a user without connections', async () => {
+    expect(await t.connections.listForUser(await newUser())).toEqual([]);
+  });
+
+  it('throws UserNotFoundError for an unknown user', async () => {
+    const error = await rejection(t.connections.listForUser(randomUUID()));
+    expect(error).toBeInstanceOf(UserNotFoundError);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// link
+// ---------------------------------------------------------------------------------------------
+
+describe('link', () => {
+  it('creates an active connection with the grant and emits connection.created reason linked', async () => {
+    const userId = await newUser();
+    const g = grant({ providerUsername: 'runner' });
+    const created = await t.connections.link(userId, 'garmin', g);
+    expect(created).toMatchObject({
+      user_id: userId,
+      provider: 'garmin',
+      status: 'active',
+      scope: g.scope,
+      provider_user_id: g.providerUserId,
+      provider_username: 'runner',
+      last_synced_at: null,
+    });
+    expect(await t.connections.listForUser(userId)).toEqual([created]);
+    expect(await t.connections.getAccessToken(created.id)).toBe(g.accessToken);
+    expect(eventsOf(created.id)).toEqual([event(CONNECTION_EVENTS.created, created, 'linked')]);
+  });
+
+  it.each(['revoked', 'expired'] as const)(
+    'reactivates a %s connection with the new tokens and scope and emits connection.created reason relinked',
+    async (status) => {
+      const userId = await newUser();
+      const first = await t.connections.link(userId, 'strava', grant());
+      if (status === 'revoked') await t.connections.markRevoked(first.id, 'refresh_failed');
+      else await t.connections.markExpired(first.id, 'token_lapsed');
+      const second = grant({ scope: 'activity:read_all' });
+      const relinked = await t.connections.link(userId, 'strava', second);
+
+      expect(relinked.id).toBe(first.id);
+      expect(relinked).toMatchObject({ status: 'active', scope: 'activity:read_all', provider_user_id: second.providerUserId });
+      expect(await t.connections.getAccessToken(first.id)).toBe(second.accessToken);
+      // The new refresh token replaced the old one too: it is what a refresher is handed.
+      const probe = recordingRefresher(() => ({ accessToken: token('access') }));
+      await t.connections.refreshTokens(first.id, probe.refresher);
+      expect(probe.handed[0]).toMatchObject({ accessToken: second.accessToken, refreshToken: second.refreshToken });
+      expect(eventsOf(first.id)).toEqual([
+        event(CONNECTION_EVENTS.created, first, 'linked'),
+        event(status === 'revoked' ? CONNECTION_EVENTS.revoked : CONNECTION_EVENTS.expired, first, status === 'revoked' ? 'refresh_failed' : 'token_lapsed'),
+        event(CONNECTION_EVENTS.created, first, 'relinked'),
+      ]);
+    },
+  );
+
+  it('throws UserNotFoundError for an unknown user, emits nothing, and the very next call still works', async () => {
+    const known = await t.connections.link(await newUser(), 'garmin', grant());
+    const userId = randomUUID();
+    const error = await rejection(t.connections.link(userId, 'garmin', grant()));
+    expect(error).toBeInstanceOf(UserNotFoundError);
+    expect(t.worker.eventsForUser(userId)).toEqual([]);
+    // A consumer calls on at once (no HTTP round trip in between): the refusal must not break it.
+    expect(await t.connections.listForUser(known.user_id)).toEqual([known]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// recordSync
+// ---------------------------------------------------------------------------------------------
+
+describe('recordSync', () => {
+  it('stamps last_synced_at and emits connection.synced', async () => {
+    const userId = await newUser();
+    const connection = await t.connections.link(userId, 'polar', grant());
+    const at = new Date('2024-05-01T12:00:00.000Z');
+    const synced = await t.connections.recordSync(connection.id, at);
+    expect(synced.last_synced_at).toBe('2024-05-01T12:00:00Z');
+    expect((await stored(connection.id)).last_synced_at?.toISOString()).toBe(at.toISOString());
+    expect(eventsOf(connection.id)).toEqual([
+      event(CONNECTION_EVENTS.created, connection, 'linked'),
+      event(CONNECTION_EVENTS.synced, connection, 'synced'),
+    ]);
+  });
+
+  it('stamps now when no time is given', async () => {
+    const connection = await t.connections.link(await newUser(), 'polar', grant());
+    const before = Date.now();
+    const synced = await t.connections.recordSync(connection.id);
+    const after = Date.now();
+    const stamped = Date.parse(synced.last_synced_at!);
+    expect(stamped).toBeGreaterThanOrEqual(before - 1000);
+    expect(stamped).toBeLessThanOrEqual(after + 1000);
+  });
+
+  it('never moves last_synced_at backwards', async () => {
+    const connection = await t.connections.link(await newUser(), 'oura', grant());
+    await t.connections.recordSync(connection.id, new Date('2024-05-02T00:00:00Z'));
+    const older = await t.connections.recordSync(connection.id, new Date('2024-05-01T00:00:00Z'));
+    expect(older.last_synced_at).toBe('2024-05-02T00:00:00Z');
+    expect((await stored(connection.id)).last_synced_at?.toISOString()).toBe('2024-05-02T00:00:00.000Z');
+  });
+
+  it('throws ConnectionNotFoundError for an unknown connection', async () => {
+    const id = randomUUID();
+    expect(await rejection(t.connections.recordSync(id))).toBeInstanceOf(ConnectionNotFoundError);
+    expect(eventsOf(id)).toEqual([]);
+  });
+
+  it('lets the consumer sync a user: each active connection with its own token, stamped', async () => {
+    const userId = await newUser();
+    const garminGrant = grant();
+    const stravaGrant = grant();
+    const garmin = await t.connections.link(userId, 'garmin', garminGrant);
+    const strava = await t.connections.link(userId, 'strava', stravaGrant);
+    const polar = await t.connections.link(userId, 'polar', grant());
+    await t.connections.markRevoked(polar.id, 'user_disconnected');
+
+    const done = await t.worker.syncUser(userId);
+    expect(done.map(({ connectionId, accessToken }) => ({ connectionId, accessToken })).sort((a, b) => a.connectionId.localeCompare(b.connectionId))).toEqual(
+      [
+        { connectionId: garmin.id, accessToken: garminGrant.accessToken },
+        { connectionId: strava.id, accessToken: stravaGrant.accessToken },
+      ].sort((a, b) => a.connectionId.localeCompare(b.connectionId)),
+    );
+    const list = await t.connections.listForUser(userId);
+    expect(list.filter((row) => row.last_synced_at !== null).map((row) => row.id).sort()).toEqual([garmin.id, strava.id].sort());
+    expect(eventsOf(polar.id).map((e) => e.name)).not.toContain(CONNECTION_EVENTS.synced);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// markRevoked / markExpired
+// ---------------------------------------------------------------------------------------------
+
+describe('markRevoked and markExpired', () => {
+  it.each(STATUS_REASONS)(
+    'markRevoked(%s) revokes, erases the tokens, emits connection.revoked with that reason, and a repeat changes nothing',
+    async (reason) => {
+      const connection = await t.connections.link(await newUser(), 'whoop', grant());
+      const revoked = await t.connections.markRevoked(connection.id, reason);
+      expect(revoked.status).toBe('revoked');
+      const row = await stored(connection.id);
+      expect(row).toMatchObject({ status: 'revoked', status_reason: reason, access_token: null, refresh_token: null, token_expires_at: null });
+
+      const error = await rejection(t.connections.getAccessToken(connection.id));
+      expect(error).toBeInstanceOf(ConnectionNotActiveError);
+      expect((error as ConnectionNotActiveError).connectionStatus).toBe('revoked');
+
+      const again = await t.connections.markRevoked(connection.id, reason);
+      expect(again).toEqual(revoked);
+      expect(await stored(connection.id)).toEqual(row);
+      expect(eventsOf(connection.id)).toEqual([
+        event(CONNECTION_EVENTS.created, connection, 'linked'),
+        event(CONNECTION_EVENTS.revoked, connection, reason),
+      ]);
+    },
+  );
+
+  it.each(STATUS_REASONS)(
+    'markExpired(%s) expires, keeps the tokens for a refresh, emits connection.expired with that reason, and a repeat changes nothing',
+    async (reason) => {
+      const g = grant();
+      const connection = await t.connections.link(await newUser(), 'suunto', g);
+      const expired = await t.connections.markExpired(connection.id, reason);
+      expect(expired.status).toBe('expired');
+      const row = await stored(connection.id);
+      expect(row).toMatchObject({ status: 'expired', status_reason: reason });
+      expect(row.access_token).not.toBeNull();
+      expect(row.refresh_token).not.toBeNull();
+
+      const error = await rejection(t.connections.getAccessToken(connection.id));
+      expect(error).toBeInstanceOf(ConnectionNotActiveError);
+      expect((error as ConnectionNotActiveError).connectionStatus).toBe('expired');
+
+      const again = await t.connections.markExpired(connection.id, reason);
+      expect(again).toEqual(expired);
+      expect(await stored(connection.id)).toEqual(row);
+      expect(eventsOf(connection.id)).toEqual([
+        event(CONNECTION_EVENTS.created, connection, 'linked'),
+        event(CONNECTION_EVENTS.expired, connection, reason),
+      ]);
+
+      // The kept tokens are what a refresher is handed.
+      const probe = recordingRefresher(() => ({ accessToken: token('access') }));
+      await t.connections.refreshTokens(connection.id, probe.refresher);
+      expect(probe.handed).toHaveLength(1);
+      expect(probe.handed[0]).toMatchObject({ accessToken: g.accessToken, refreshToken: g.refreshToken });
+    },
+  );
+
+  it('markExpired leaves a revoked connection revoked and emits nothing', async () => {
+    const connection = await t.connections.link(await newUser(), 'withings', grant());
+    await t.connections.markRevoked(connection.id, 'provider_deregistered');
+    const before = await stored(connection.id);
+    const result = await t.connections.markExpired(connection.id, 'token_lapsed');
+    expect(result.status).toBe('revoked');
+    expect(await stored(connection.id)).toEqual(before);
+    expect(eventsOf(connection.id).map((e) => e.name)).toEqual([CONNECTION_EVENTS.created, CONNECTION_EVENTS.revoked]);
+  });
+
+  it('markRevoked revokes an expired connection and erases its tokens', async () => {
+    const connection = await t.connections.link(await newUser(), 'withings', grant());
+    await t.connections.markExpired(connection.id, 'token_lapsed');
+    const revoked = await t.connections.markRevoked(connection.id, 'provider_deregistered');
+    expect(revoked.status).toBe('revoked');
+    expect(await stored(connection.id)).toMatchObject({ access_token: null, refresh_token: null });
+    expect(eventsOf(connection.id).slice(-1)).toEqual([event(CONNECTION_EVENTS.revoked, connection, 'provider_deregistered')]);
+  });
+
+  it('markRevoked on a connection already revoked by an import (upsert status revoked) emits nothing', async () => {
+    const userId = await newUser();
+    const { connection } = await t.connections.upsert(userId, 'coros', { ...grant(), status: 'revoked' });
+    expect(connection.status).toBe('revoked');
+    const eventsBefore = eventsOf(connection.id).length;
+    const result = await t.connections.markRevoked(connection.id, 'user_disconnected');
+    expect(result.status).toBe('revoked');
+    expect(eventsOf(connection.id)).toHaveLength(eventsBefore);
+  });
+
+  it('both throw ConnectionNotFoundError for an unknown connection', async () => {
+    expect(await rejection(t.connections.markRevoked(randomUUID(), 'user_disconnected'))).toBeInstanceOf(ConnectionNotFoundError);
+    expect(await rejection(t.connections.markExpired(randomUUID(), 'token_lapsed'))).toBeInstanceOf(ConnectionNotFoundError);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// disconnect, findByProviderUser, getAccessToken
+// ---------------------------------------------------------------------------------------------
+
+describe('disconnect', () => {
+  it('revokes and erases the tokens with reason user_disconnected, exactly as the HTTP DELETE does', async () => {
+    const viaService = await t.connections.link(await newUser(), 'fitbit', grant());
+    const viaHttp = await t.connections.link(await newUser(), 'fitbit', grant());
+
+    const result = await t.connections.disconnect(viaService.user_id, 'fitbit');
+    const res = await t.http('DELETE', `/api/v1/users/${viaHttp.user_id}/connections/fitbit`);
+    expect(res.statusCode, res.body).toBe(204);
+
+    expect(result.status).toBe('revoked');
+    for (const connection of [viaService, viaHttp]) {
+      const row = await stored(connection.id);
+      expect(row).toMatchObject({ status: 'revoked', status_reason: 'user_disconnected', access_token: null, refresh_token: null });
+      expect(await rejection(t.connections.getAccessToken(connection.id))).toBeInstanceOf(ConnectionNotActiveError);
+      expect(eventsOf(connection.id)).toEqual([
+        event(CONNECTION_EVENTS.created, connection, 'linked'),
+        event(CONNECTION_EVENTS.revoked, connection, 'user_disconnected'),
+      ]);
+    }
+  });
+
+  it('a repeated disconnect changes nothing and emits nothing', async () => {
+    const connection = await t.connections.link(await newUser(), 'fitbit', grant());
+    const first = await t.connections.disconnect(connection.user_id, 'fitbit');
+    const row = await stored(connection.id);
+    const again = await t.connections.disconnect(connection.user_id, 'fitbit');
+    expect(again).toEqual(first);
+    expect(await stored(connection.id)).toEqual(row);
+    expect(eventsOf(connection.id).filter((e) => e.name === CONNECTION_EVENTS.revoked)).toHaveLength(1);
+  });
+
+  it('throws UserNotFoundError for an unknown user and ConnectionNotFoundError for an unconnected provider', async () => {
+    expect(await rejection(t.connections.disconnect(randomUUID(), 'garmin'))).toBeInstanceOf(UserNotFoundError);
+    const userId = await newUser();
+    await t.connections.link(userId, 'strava', grant());
+    expect(await rejection(t.connections.disconnect(userId, 'garmin'))).toBeInstanceOf(ConnectionNotFoundError);
+  });
+});
+
+describe('findByProviderUser', () => {
+  it("finds every connection of the provider's account, and no other", async () => {
+    const account = `acct-${randomUUID()}`;
+    const first = await t.connections.link(await newUser(), 'garmin', grant({ providerUserId: account }));
+    const second = await t.connections.link(await newUser(), 'garmin', grant({ providerUserId: account }));
+    await t.connections.markRevoked(second.id, 'user_disconnected');
+    await t.connections.link(await newUser(), 'strava', grant({ providerUserId: account })); // other provider
+    await t.connections.link(await newUser(), 'garmin', grant()); // other account
+
+    const found = await t.connections.findByProviderUser('garmin', account);
+    expect(found.map((row) => [row.id, row.status])).toEqual([
+      [first.id, 'active'],
+      [second.id, 'revoked'],
+    ]);
+    expect(await t.connections.findByProviderUser('garmin', `acct-${randomUUID()}`)).toEqual([]);
+  });
+});
+
+describe('getAccessToken', () => {
+  it('returns exactly the token given to link for an active connection', async () => {
+    const g = grant({ accessToken: `tok ${randomUUID()} üñí/+=` });
+    const connection = await t.connections.link(await newUser(), 'oura', g);
+    expect(await t.connections.getAccessToken(connection.id)).toBe(g.accessToken);
+    // Stored encrypted, not as given.
+    expect((await stored(connection.id)).access_token).not.toContain(g.accessToken);
+  });
+
+  it.each(['revoked', 'expired'] as const)('refuses a %s connection with ConnectionNotActiveError', async (status) => {
+    const connection = await t.connections.link(await newUser(), 'oura', grant());
+    if (status === 'revoked') await t.connections.markRevoked(connection.id, 'user_disconnected');
+    else await t.connections.markExpired(connection.id, 'token_lapsed');
+    const error = await rejection(t.connections.getAccessToken(connection.id));
+    expect(error).toBeInstanceOf(ConnectionNotActiveError);
+    expect((error as ConnectionNotActiveError).connectionStatus).toBe(status);
+  });
+
+  it('throws ConnectionNotFoundError for an unknown connection', async () => {
+    expect(await rejection(t.connections.getAccessToken(randomUUID()))).toBeInstanceOf(ConnectionNotFoundError);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// refreshTokens
+// ---------------------------------------------------------------------------------------------
+
+describe('refreshTokens', () => {
+  it('two concurrent calls in one process call the refresher once: one refreshed, the other already_refreshed with the same token', async () => {
+    const g = grant();
+    const connection = await t.connections.link(await newUser(), 'garmin', g);
+    const fresh = token('access');
+    const { refresher, handed } = recordingRefresher(() => ({ accessToken: fresh, refreshToken: token('refresh') }), 100);
+
+    const outcomes = await Promise.all([
+      t.connections.refreshTokens(connection.id, refresher),
+      t.connections.refreshTokens(connection.id, refresher),
+    ]);
+    expect(handed).toHaveLength(1);
+    expect(handed[0]).toMatchObject({ accessToken: g.accessToken, refreshToken: g.refreshToken });
+    expect(outcomes.map((o) => o.outcome).sort()).toEqual(['already_refreshed', 'refreshed']);
+    for (const outcome of outcomes) expect(outcome).toMatchObject({ accessToken: fresh });
+    expect(await t.connections.getAccessToken(connection.id)).toBe(fresh);
+  });
+
+  it.skipIf(!ON_POSTGRESQL)(
+    'two application instances on one database refreshing the same connection at once call the refresher once in total',
+    async () => {
+      const other = await startConsumerApp(t.database);
+      try {
+        const connection = await t.connections.link(await newUser(), 'strava', grant());
+        const fresh = token('access');
+        const { refresher, handed } = recordingRefresher(() => ({ accessToken: fresh, refreshToken: token('refresh') }), 300);
+
+        const outcomes = await Promise.all([
+          t.connections.refreshTokens(connection.id, refresher),
+          other.connections.refreshTokens(connection.id, refresher),
+        ]);
+        expect(handed).toHaveLength(1);
+        expect(outcomes.map((o) => o.outcome).sort()).toEqual(['already_refreshed', 'refreshed']);
+        for (const outcome of outcomes) expect(outcome).toMatchObject({ accessToken: fresh });
+        expect(await other.connections.getAccessToken(connection.id)).toBe(fresh);
+        expect(await t.connections.getAccessToken(connection.id)).toBe(fresh);
+      } finally {
+        await other.close();
+      }
+    },
+  );
+
+  it('a refresher reporting a rejected grant revokes the connection with reason refresh_failed', async () => {
+    const connection = await t.connections.link(await newUser(), 'polar', grant());
+    const { refresher, handed } = recordingRefresher(() => ({ rejected: true }));
+    expect(await t.connections.refreshTokens(connection.id, refresher)).toEqual({ outcome: 'revoked' });
+    expect(handed).toHaveLength(1);
+    expect(await stored(connection.id)).toMatchObject({ status: 'revoked', status_reason: 'refresh_failed', access_token: null, refresh_token: null });
+    expect((await t.connections.listForUser(connection.user_id))[0].status).toBe('revoked');
+    expect(await rejection(t.connections.getAccessToken(connection.id))).toBeInstanceOf(ConnectionNotActiveError);
+    expect(eventsOf(connection.id)).toEqual([
+      event(CONNECTION_EVENTS.created, connection, 'linked'),
+      event(CONNECTION_EVENTS.revoked, connection, 'refresh_failed'),
+    ]);
+  });
+
+  it('an error thrown by the refresher propagates and leaves the connection and its tokens as they were', async () => {
+    const g = grant();
+    const connection = await t.connections.link(await newUser(), 'polar', g);
+    const before = await stored(connection.id);
+    const failure = new Error(`provider unreachable ${randomUUID()}`);
+    const error = await rejection(
+      t.connections.refreshTokens(connection.id, async () => {
+        throw failure;
+      }),
+    );
+    expect(error).toBe(failure);
+    expect(await stored(connection.id)).toEqual(before);
+    expect(await t.connections.getAccessToken(connection.id)).toBe(g.accessToken);
+    expect(eventsOf(connection.id)).toEqual([event(CONNECTION_EVENTS.created, connection, 'linked')]);
+    // And the connection can still be refreshed afterwards.
+    const probe = recordingRefresher(() => ({ accessToken: token('access') }));
+    expect((await t.connections.refreshTokens(connection.id, probe.refresher)).outcome).toBe('refreshed');
+    expect(probe.handed[0]).toMatchObject({ accessToken: g.accessToken, refreshToken: g.refreshToken });
+  });
+
+  it('a refresher that returns no refresh token keeps the old one', async () => {
+    const g = grant();
+    const connection = await t.connections.link(await newUser(), 'coros', g);
+    const a2 = token('access');
+    const first = recordingRefresher(() => ({ accessToken: a2 }));
+    expect(await t.connections.refreshTokens(connection.id, first.refresher)).toEqual({ outcome: 'refreshed', accessToken: a2 });
+    expect(await t.connections.getAccessToken(connection.id)).toBe(a2);
+
+    const second = recordingRefresher(() => ({ accessToken: token('access') }));
+    await t.connections.refreshTokens(connection.id, second.refresher);
+    expect(second.handed).toHaveLength(1);
+    expect(second.handed[0]).toMatchObject({ accessToken: a2, refreshToken: g.refreshToken });
+  });
+
+  it('a refresher that returns a new refresh token replaces the old one', async () => {
+    const connection = await t.connections.link(await newUser(), 'coros', grant());
+    const r2 = token('refresh');
+    await t.connections.refreshTokens(connection.id, recordingRefresher(() => ({ accessToken: token('access'), refreshToken: r2 })).refresher);
+    const probe = recordingRefresher(() => ({ accessToken: token('access') }));
+    await t.connections.refreshTokens(connection.id, probe.refresher);
+    expect(probe.handed[0].refreshToken).toBe(r2);
+  });
+
+  it('refuses a revoked connection with ConnectionNotActiveError without calling the refresher', async () => {
+    const connection = await t.connections.link(await newUser(), 'whoop', grant());
+    await t.connections.markRevoked(connection.id, 'user_disconnected');
+    const { refresher, handed } = recordingRefresher(() => ({ accessToken: token('access') }));
+    expect(await rejection(t.connections.refreshTokens(connection.id, refresher))).toBeInstanceOf(ConnectionNotActiveError);
+    expect(handed).toEqual([]);
+    expect(await rejection(t.connections.refreshTokens(randomUUID(), refresher))).toBeInstanceOf(ConnectionNotFoundError);
+  });
+
+  it('announces an expired connection becoming active again through a refresh (every change of status is announced)', async () => {
+    const connection = await t.connections.link(await newUser(), 'whoop', grant());
+    await t.connections.markExpired(connection.id, 'token_lapsed');
+    const eventsBefore = eventsOf(connection.id).length;
+    await t.connections.refreshTokens(connection.id, recordingRefresher(() => ({ accessToken: token('access') })).refresher);
+    expect((await t.connections.listForUser(connection.user_id))[0].status).toBe('active');
+    // Which event is not spelled out; the consumer must hear of the change somehow.
+    expect(eventsOf(connection.id).length, 'no event announced expired -> active').toBeGreaterThan(eventsBefore);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// A token that lapses with no refresh token
+// ---------------------------------------------------------------------------------------------
+
+describe('a lapsing token without a refresh token', () => {
+  it('reads active until it lapses, expired from then on before any sweep, and expireLapsed stores it and announces it once', async () => {
+    const userId = await newUser();
+    const g = grant({ refreshToken: null, expiresAt: new Date(Date.now() + 1_000) });
+    const connection = await t.connections.link(userId, 'suunto', g);
+
+    expect((await t.connections.listForUser(userId)).map((row) => row.status)).toEqual(['active']);
+    expect(await t.connections.getAccessToken(connection.id)).toBe(g.accessToken);
+
+    await sleep(Math.max(0, g.expiresAt!.getTime() - Date.now()) + 200);
+
+    expect((await t.connections.listForUser(userId)).map((row) => row.status)).toEqual(['expired']);
+    expect(await t.connections.listForUser(userId, { status: 'active' })).toEqual([]);
+    expect((await t.connections.listForUser(userId, { status: 'expired' })).map((row) => row.id)).toEqual([connection.id]);
+    const error = await rejection(t.connections.getAccessToken(connection.id));
+    expect(error).toBeInstanceOf(ConnectionNotActiveError);
+    expect((error as ConnectionNotActiveError).connectionStatus).toBe('expired');
+    expect((await stored(connection.id)).status).toBe('active'); // no sweep has run
+    expect(eventsOf(connection.id)).toEqual([event(CONNECTION_EVENTS.created, connection, 'linked')]);
+
+    expect(await t.connections.expireLapsed()).toBeGreaterThanOrEqual(1);
+    expect(await stored(connection.id)).toMatchObject({ status: 'expired', status_reason: 'token_lapsed' });
+    expect(await t.connections.expireLapsed()).toBe(0);
+    expect(eventsOf(connection.id)).toEqual([
+      event(CONNECTION_EVENTS.created, connection, 'linked'),
+      event(CONNECTION_EVENTS.expired, connection, 'token_lapsed'),
+    ]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Deleting a user
+// ---------------------------------------------------------------------------------------------
+
+describe('deleting a user', () => {
+  it('emits connection.revoked reason user_deleted for each active connection and none for the others', async () => {
+    const userId = await newUser();
+    const garmin = await t.connections.link(userId, 'garmin', grant());
+    const strava = await t.connections.link(userId, 'strava', grant());
+    const polar = await t.connections.link(userId, 'polar', grant());
+    const oura = await t.connections.link(userId, 'oura', grant());
+    await t.connections.markRevoked(polar.id, 'user_disconnected');
+    await t.connections.markExpired(oura.id, 'provider_deregistered');
+    const before = t.worker.eventsForUser(userId).length;
+
+    await t.users.delete(userId);
+
+    const emitted = t.worker.eventsForUser(userId).slice(before);
+    const byConnection = (a: ReceivedEvent, b: ReceivedEvent) => a.payload.connection_id.localeCompare(b.payload.connection_id);
+    expect(emitted.sort(byConnection)).toEqual(
+      [event(CONNECTION_EVENTS.revoked, garmin, 'user_deleted'), event(CONNECTION_EVENTS.revoked, strava, 'user_deleted')].sort(byConnection),
+    );
+    expect(await rejection(t.connections.listForUser(userId))).toBeInstanceOf(UserNotFoundError);
+    expect(await rejection(t.connections.getAccessToken(garmin.id))).toBeInstanceOf(ConnectionNotFoundError);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The events a consumer receives
+// ---------------------------------------------------------------------------------------------
+
+describe('events received by the consumer module', () => {
+  it('are exactly the expected ones, in order, for a scripted sequence of changes, and carry no token', async () => {
+    const userId = await newUser();
+    const tokens: string[] = [];
+    const g = (overrides: Partial<Grant> = {}) => {
+      const value = grant(overrides);
+      tokens.push(value.accessToken, value.refreshToken ?? '');
+      return value;
+    };
+
+    const garmin = await t.connections.link(userId, 'garmin', g());
+    const strava = await t.connections.link(userId, 'strava', g());
+    await t.connections.recordSync(garmin.id);
+    await t.connections.markExpired(strava.id, 'provider_deregistered');
+    await t.connections.markExpired(strava.id, 'provider_deregistered'); // nothing
+    await t.connections.markRevoked(garmin.id, 'user_disconnected');
+    await t.connections.markRevoked(garmin.id, 'user_disconnected'); // nothing
+    await t.connections.markExpired(garmin.id, 'token_lapsed'); // nothing: stays revoked
+    await t.connections.link(userId, 'garmin', g());
+    const refreshed = token('access');
+    tokens.push(refreshed);
+    await t.connections.refreshTokens(garmin.id, async () => ({ accessToken: refreshed }));
+    await t.connections.refreshTokens(garmin.id, async () => ({ rejected: true }));
+    await t.connections.disconnect(userId, 'strava');
+    await t.connections.disconnect(userId, 'strava'); // nothing
+    const polar = await t.connections.link(userId, 'polar', g());
+    await t.connections.recordSync(polar.id, new Date('2024-01-01T00:00:00Z'));
+    await t.users.delete(userId);
+
+    const received = t.worker.eventsForUser(userId);
+    expect(received).toEqual([
+      event(CONNECTION_EVENTS.created, garmin, 'linked'),
+      event(CONNECTION_EVENTS.created, strava, 'linked'),
+      event(CONNECTION_EVENTS.synced, garmin, 'synced'),
+      event(CONNECTION_EVENTS.expired, strava, 'provider_deregistered'),
+      event(CONNECTION_EVENTS.revoked, garmin, 'user_disconnected'),
+      event(CONNECTION_EVENTS.created, garmin, 'relinked'),
+      event(CONNECTION_EVENTS.revoked, garmin, 'refresh_failed'),
+      event(CONNECTION_EVENTS.revoked, strava, 'user_disconnected'),
+      event(CONNECTION_EVENTS.created, polar, 'linked'),
+      event(CONNECTION_EVENTS.synced, polar, 'synced'),
+      event(CONNECTION_EVENTS.revoked, polar, 'user_deleted'),
+    ]);
+    for (const { payload } of received) {
+      expect(Object.keys(payload).sort()).toEqual(EVENT_KEYS);
+      const text = JSON.stringify(payload);
+      for (const secret of tokens.filter(Boolean)) expect(text).not.toContain(secret);
+    }
+  });
+
+  it('no token reaches the application logs', async () => {
+    const g = grant();
+    const connection = await t.connections.link(await newUser(), 'fitbit', g);
+    await t.worker.syncUser(connection.user_id);
+    await t.connections.refreshTokens(connection.id, async () => ({ accessToken: 'x'.repeat(8) + randomUUID() }));
+    await t.connections.markRevoked(connection.id, 'user_disconnected');
+    const logs = t.logs.join('\n');
+    expect(logs).not.toContain(g.accessToken);
+    expect(logs).not.toContain(g.refreshToken!);
+  });
+});
