@@ -1,4 +1,4 @@
-import { ClassSerializerInterceptor, type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
@@ -7,6 +7,7 @@ import type { DestinationStream } from 'pino';
 import { AuthModule } from './auth/auth.module.js';
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { loggingModule } from './common/logging.js';
+import { SerializerInterceptor } from './common/serializer.interceptor.js';
 import type { AppConfig } from './config/app.config.js';
 import { ConnectionsModule } from './connections/connections.module.js';
 import { CryptoModule } from './crypto/crypto.module.js';
@@ -44,7 +45,7 @@ export class AppModule {
       providers: [
         { provide: APP_FILTER, useClass: HttpExceptionFilter },
         // Applies @Exclude() should an entity ever be returned; responses are built by toXResponse() mappers.
-        { provide: APP_INTERCEPTOR, useClass: ClassSerializerInterceptor },
+        { provide: APP_INTERCEPTOR, useClass: SerializerInterceptor },
       ],
     };
   }

@@ -1,6 +1,7 @@
 import { ConfigModule } from '@nestjs/config';
 import { Logger } from 'nestjs-pino';
 import { createApp } from './app.js';
+import { flushLogs } from './common/logging.js';
 import { appConfig, ConfigError } from './config/app.config.js';
 import { resolveTokenKey } from './crypto/token-key-file.js';
 import { EmbeddedPostgres } from './database/embedded-postgres.js';
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
     logger.log(`${signal} received, shutting down`);
     await app.close();
     await embedded?.stop();
+    flushLogs();
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
@@ -43,6 +45,7 @@ async function main(): Promise<void> {
 main().catch((error: unknown) => {
   // A configuration error is one line naming the variable; anything else is a start-up failure.
   const message = error instanceof ConfigError ? `Configuration error: ${error.message}` : `Start-up failed: ${String(error)}`;
+  flushLogs();
   process.stderr.write(`${message}\n`);
   process.exit(1);
 });

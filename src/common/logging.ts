@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type DynamicModule, RequestMethod } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
-import type { DestinationStream } from 'pino';
+import { type DestinationStream, destination } from 'pino';
 import type { LogLevel } from '../config/app.config.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -33,6 +33,17 @@ export function requestId(req: IncomingMessage): string {
   return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
 }
 
+const standardOutput = destination({ dest: 1, sync: false, minLength: 4096 });
+
+/** Writes out what the log buffer holds; called before the process exits. */
+export function flushLogs(): void {
+  try {
+    standardOutput.flushSync();
+  } catch {
+    // Nothing was ever written, so the stream never opened: nothing to flush.
+  }
+}
+
 /** Structured JSON logs, one line per request with its id. */
 export function loggingModule(level: LogLevel, stream?: DestinationStream): DynamicModule {
   return LoggerModule.forRoot({
@@ -54,7 +65,9 @@ export function loggingModule(level: LogLevel, stream?: DestinationStream): Dyna
         customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) =>
           error || res.statusCode >= 500 ? 'error' : 'info',
       },
-      stream as DestinationStream,
+      // Buffered, written asynchronously: a synchronous write per request line costs a quarter of
+      // the throughput. What is buffered is flushed at shutdown (see flushLogs).
+      stream ?? standardOutput,
     ],
   });
 }

@@ -1,8 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import type { PGlite } from '@electric-sql/pglite';
+import type { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
 /**
  * An embedded PostgreSQL (PGlite, a WASM build of Postgres) served over the real wire protocol on
@@ -29,6 +28,12 @@ export class EmbeddedPostgres {
       takeLock(lockFile);
     }
     try {
+      // Loaded only when used, so that a service on PostgreSQL does not carry PGlite in memory.
+      const [{ PGlite }, { pgcrypto }, { PGLiteSocketServer }] = await Promise.all([
+        import('@electric-sql/pglite'),
+        import('@electric-sql/pglite/contrib/pgcrypto'),
+        import('@electric-sql/pglite-socket'),
+      ]);
       const db = await PGlite.create({
         dataDir: dataDir ? join(dataDir, 'pgdata') : undefined,
         extensions: { pgcrypto },
