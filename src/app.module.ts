@@ -34,7 +34,11 @@ export class AppModule {
         ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, ignoreEnvVars: true, load: [() => ({ app: config })] }),
         loggingModule(config.logLevel, logStream),
         EventEmitterModule.forRoot(),
-        DatabaseModule.forRoot(config.databaseUrl, config.dbPoolSize, config.embedded),
+        DatabaseModule.forRoot(
+          config.databaseUrl,
+          { poolSize: config.dbPoolSize, connectTimeoutMs: config.dbConnectTimeoutMs, statementTimeoutMs: config.dbStatementTimeoutMs },
+          config.embedded,
+        ),
         CryptoModule.forRoot(new TokenCipher(config.tokenEncryptionKey, config.tokenEncryptionKeysOld)),
         AuthModule.forRoot(config),
         UsersModule,

@@ -51,6 +51,8 @@ export async function generateOpenApiDocument(): Promise<OpenAPIObject> {
       databaseUrl: 'postgres://preview.invalid/preview',
       embedded: false,
       dbPoolSize: 1,
+      dbConnectTimeoutMs: 1_000,
+      dbStatementTimeoutMs: 1_000,
       demoData: false,
       tokenEncryptionKey: Buffer.alloc(32),
       tokenEncryptionKeysOld: [],

@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const cipher = new TokenCipher(resolveTokenKey(config), config.tokenEncryptionKeysOld);
   const embedded = config.databaseUrl ? undefined : await EmbeddedPostgres.start(config.dataDir);
-  const dataSource = new DataSource(dataSourceOptions(config.databaseUrl ?? embedded!.url, 1));
+  const dataSource = new DataSource(dataSourceOptions(config.databaseUrl ?? embedded!.url));
   try {
     await dataSource.initialize();
     const pool = (dataSource.driver as PostgresDriver).master as Pool;

@@ -1,5 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import { isDatabaseUnavailable } from '../database/database-unavailable.js';
 
 /** The one place errors become responses: always `{"detail": "..."}`, never a stack trace. */
 @Catch()
@@ -9,6 +10,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { status, detail } = toErrorResponse(exception);
+    if (status === HttpStatus.SERVICE_UNAVAILABLE) reply.header('Retry-After', '1');
     if (status >= 500) {
       // Name and message only: a database error object also carries the query's parameters.
       const error = exception instanceof Error ? `${exception.name}: ${exception.message}` : 'non-Error thrown';
@@ -30,6 +32,9 @@ interface ErrorResponse {
 export function toErrorResponse(exception: unknown): ErrorResponse {
   if (exception instanceof HttpException) {
     return { status: exception.getStatus(), detail: detailOf(exception.getResponse()) };
+  }
+  if (isDatabaseUnavailable(exception)) {
+    return { status: HttpStatus.SERVICE_UNAVAILABLE, detail: 'The database is unavailable; retry shortly' };
   }
   return { status: HttpStatus.INTERNAL_SERVER_ERROR, detail: 'Internal server error' };
 }

@@ -8,6 +8,10 @@ export interface AppConfig {
   databaseUrl?: string;
   dataDir: string;
   dbPoolSize: number;
+  /** How long a request waits for a database connection before it gets a 503. */
+  dbConnectTimeoutMs: number;
+  /** How long a statement may run before the database cancels it (and the request gets a 503). */
+  dbStatementTimeoutMs: number;
   bootstrapApiKey?: string;
   /** Load the spec's example user and connections at start-up. */
   demoData: boolean;
@@ -116,6 +120,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     databaseUrl: url,
     dataDir: resolve(env.DATA_DIR || 'data'),
     dbPoolSize: integer(env, 'DB_POOL_SIZE', url ? 10 : 1, 1, 200),
+    dbConnectTimeoutMs: integer(env, 'DB_CONNECT_TIMEOUT_MS', 3_000, 100, 600_000),
+    dbStatementTimeoutMs: integer(env, 'DB_STATEMENT_TIMEOUT_MS', 5_000, 100, 3_600_000),
     bootstrapApiKey,
     demoData: boolean(env, 'DEMO_DATA', !url),
     ...tokenKeys(env, url),

@@ -6,8 +6,16 @@ import { migrations } from './migrations/index.js';
 
 export const entities = [User, Connection, ApiKey];
 
+export interface PoolOptions {
+  poolSize: number;
+  connectTimeoutMs: number;
+  statementTimeoutMs: number;
+}
+
+const CLI_POOL: PoolOptions = { poolSize: 1, connectTimeoutMs: 10_000, statementTimeoutMs: 0 };
+
 /** The one description of the database, shared by the application and the TypeORM CLI (ormconfig.ts). */
-export function dataSourceOptions(url: string, poolSize: number): DataSourceOptions {
+export function dataSourceOptions(url: string, pool: PoolOptions = CLI_POOL): DataSourceOptions {
   return {
     type: 'postgres',
     url,
@@ -18,7 +26,16 @@ export function dataSourceOptions(url: string, poolSize: number): DataSourceOpti
     synchronize: false,
     // TypeORM's query logger prints parameters, and parameters carry provider tokens: keep it off.
     logging: false,
-    poolSize,
-    extra: { connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 },
+    poolSize: pool.poolSize,
+    extra: {
+      // A request waits this long for a connection, then fails with a 503 instead of hanging.
+      connectionTimeoutMillis: pool.connectTimeoutMs,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+      // The server cancels a statement that runs longer (0: never); the client gives up a little later,
+      // for a server that has stopped answering at all.
+      statement_timeout: pool.statementTimeoutMs,
+      query_timeout: pool.statementTimeoutMs ? pool.statementTimeoutMs + 1_000 : undefined,
+    },
   };
 }

@@ -10,6 +10,7 @@ import { ConnectionsService } from '../../src/connections/connections.service.js
 import { EmbeddedPostgres } from '../../src/database/embedded-postgres.js';
 import { Sql } from '../../src/database/sql.js';
 import { UsersService } from '../../src/users/users.service.js';
+import { testRuntimeConfig } from '../support/test-app.js';
 import { SyncWorker, SyncWorkerModule } from './sync-worker.module.js';
 
 export const CONSUMER_ADMIN_KEY = 'consumer-admin-key-0123456789abcdef';
@@ -52,17 +53,9 @@ export async function startConsumerApp(database?: TestDatabase): Promise<Consume
     },
   });
   const config: RuntimeConfig = {
-    databaseUrl: db.url,
-    embedded: !process.env.DATABASE_URL,
-    dbPoolSize: process.env.DATABASE_URL ? 5 : 1,
+    ...testRuntimeConfig(db.url),
     bootstrapApiKey: CONSUMER_ADMIN_KEY,
-    demoData: false,
     tokenEncryptionKey: CONSUMER_TOKEN_KEY,
-    tokenEncryptionKeysOld: [],
-    rateLimitPerMinute: 1_000_000,
-    authFailureLimitPerMinute: 1_000_000,
-    trustProxy: false,
-    logLevel: 'info',
   };
   let app: NestFastifyApplication | undefined;
   try {

@@ -20,6 +20,26 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/** The configuration tests run the application with: the production defaults, limits raised out of the way. */
+export function testRuntimeConfig(databaseUrl: string): RuntimeConfig {
+  return {
+    databaseUrl,
+    embedded: !process.env.DATABASE_URL,
+    dbPoolSize: process.env.DATABASE_URL ? 5 : 1,
+    dbConnectTimeoutMs: 5_000,
+    dbStatementTimeoutMs: 10_000,
+    bootstrapApiKey: ADMIN_KEY,
+    demoData: false,
+    tokenEncryptionKey: TOKEN_KEY,
+    tokenEncryptionKeysOld: [],
+    // High enough for any test; the limit tests set their own.
+    rateLimitPerMinute: 1_000_000,
+    authFailureLimitPerMinute: 1_000_000,
+    trustProxy: false,
+    logLevel: 'info',
+  };
+}
+
 /**
  * The whole application on a real, empty, migrated database: a fresh PostgreSQL database when
  * DATABASE_URL is set (dropped afterwards), otherwise an in-memory embedded one.
@@ -36,18 +56,7 @@ export async function startTestApp(options: Partial<RuntimeConfig> = {}): Promis
   try {
     const app = await createApp(
       {
-        databaseUrl: database.url,
-        embedded: !process.env.DATABASE_URL,
-        dbPoolSize: process.env.DATABASE_URL ? 5 : 1,
-        bootstrapApiKey: ADMIN_KEY,
-        demoData: false,
-        tokenEncryptionKey: TOKEN_KEY,
-        tokenEncryptionKeysOld: [],
-        // High enough for any test; the limit tests set their own.
-        rateLimitPerMinute: 1_000_000,
-        authFailureLimitPerMinute: 1_000_000,
-        trustProxy: false,
-        logLevel: 'info',
+        ...testRuntimeConfig(database.url),
         ...options,
       },
       logStream,
