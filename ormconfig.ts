@@ -19,4 +19,4 @@ class CliDataSource extends DataSource {
   }
 }
 
-export default new CliDataSource(dataSourceOptions(config.databaseUrl ?? embedded!.url, 1));
+export default new CliDataSource(dataSourceOptions(config.databaseUrl ?? embedded!.url));

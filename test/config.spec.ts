@@ -1,0 +1,172 @@
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config/app.config.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+// A build of its own (incremental), so that it races neither `npm run build` nor other test files.
+const BUILD_DIR = join(ROOT, 'dist', 'test-builds', 'config');
+const KEY = randomBytes(32).toString('base64');
+const PG = 'postgres://user:secret@db.example:5432/app';
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  it('has the documented defaults for an empty environment (embedded database)', () => {
+    expect(loadConfig({})).toEqual({
+      port: 3000,
+      host: '0.0.0.0',
+      databaseUrl: undefined,
+      dataDir: resolve('data'),
+      dbPoolSize: 1,
+      dbConnectTimeoutMs: 3_000,
+      dbStatementTimeoutMs: 5_000,
+      bootstrapApiKey: undefined,
+      demoData: true,
+      tokenEncryptionKey: undefined,
+      tokenEncryptionKeysOld: [],
+      rateLimitPerMinute: 6000,
+      authFailureLimitPerMinute: 30,
+      redisUrl: undefined,
+      trustProxy: false,
+      logLevel: 'info',
+    });
+  });
+
+  it('with DATABASE_URL: pool of 10, no demo data, the given key', () => {
+    const config = loadConfig({ DATABASE_URL: PG, TOKEN_ENCRYPTION_KEY: KEY });
+    expect(config.databaseUrl).toBe(PG);
+    expect(config.dbPoolSize).toBe(10);
+    expect(config.demoData).toBe(false);
+    expect(config.tokenEncryptionKey).toEqual(Buffer.from(KEY, 'base64'));
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadConfig({ PORT: '', DB_POOL_SIZE: '', DEMO_DATA: '', LOG_LEVEL: '', DATABASE_URL: '', REDIS_URL: '', BOOTSTRAP_API_KEY: '' })).toEqual(loadConfig({}));
+  });
+
+  it('reads every variable', () => {
+    const old = randomBytes(32).toString('base64');
+    expect(
+      loadConfig({
+        PORT: '8080',
+        HOST: '127.0.0.1',
+        DATABASE_URL: 'postgresql://db/app',
+        DATA_DIR: '/tmp/wc-data',
+        DB_POOL_SIZE: '25',
+        DB_CONNECT_TIMEOUT_MS: '1500',
+        DB_STATEMENT_TIMEOUT_MS: '60000',
+        BOOTSTRAP_API_KEY: 'a-bootstrap-key-of-16+',
+        DEMO_DATA: 'yes',
+        TOKEN_ENCRYPTION_KEY: KEY,
+        TOKEN_ENCRYPTION_KEYS_OLD: ` ${old} ,`,
+        RATE_LIMIT_PER_MINUTE: '100',
+        AUTH_FAILURE_LIMIT_PER_MINUTE: '5',
+        REDIS_URL: 'rediss://cache:6380',
+        TRUST_PROXY: 'TRUE',
+        LOG_LEVEL: 'warn',
+      }),
+    ).toEqual({
+      port: 8080,
+      host: '127.0.0.1',
+      databaseUrl: 'postgresql://db/app',
+      dataDir: '/tmp/wc-data',
+      dbPoolSize: 25,
+      dbConnectTimeoutMs: 1500,
+      dbStatementTimeoutMs: 60_000,
+      bootstrapApiKey: 'a-bootstrap-key-of-16+',
+      demoData: true,
+      tokenEncryptionKey: Buffer.from(KEY, 'base64'),
+      tokenEncryptionKeysOld: [Buffer.from(old, 'base64')],
+      rateLimitPerMinute: 100,
+      authFailureLimitPerMinute: 5,
+      redisUrl: 'rediss://cache:6380',
+      trustProxy: true,
+      logLevel: 'warn',
+    });
+  });
+
+  const bad: [variable: string, env: Record<string, string>][] = [
+    ['PORT', { PORT: 'http' }],
+    ['PORT', { PORT: '65536' }],
+    ['PORT', { PORT: '80.5' }],
+    ['DATABASE_URL', { DATABASE_URL: 'not a url' }],
+    ['DATABASE_URL', { DATABASE_URL: 'mysql://db/app', TOKEN_ENCRYPTION_KEY: KEY }],
+    ['DB_POOL_SIZE', { DB_POOL_SIZE: '0' }],
+    ['DB_POOL_SIZE', { DB_POOL_SIZE: 'many' }],
+    ['DB_CONNECT_TIMEOUT_MS', { DB_CONNECT_TIMEOUT_MS: '3s' }],
+    ['DB_STATEMENT_TIMEOUT_MS', { DB_STATEMENT_TIMEOUT_MS: '0' }],
+    ['BOOTSTRAP_API_KEY', { BOOTSTRAP_API_KEY: 'too-short' }],
+    ['DEMO_DATA', { DEMO_DATA: 'maybe' }],
+    ['TOKEN_ENCRYPTION_KEY', { TOKEN_ENCRYPTION_KEY: 'c2hvcnQ=' }],
+    ['TOKEN_ENCRYPTION_KEY', { TOKEN_ENCRYPTION_KEY: `${KEY.slice(0, -2)}!!` }],
+    ['TOKEN_ENCRYPTION_KEY', { DATABASE_URL: PG }],
+    ['TOKEN_ENCRYPTION_KEYS_OLD', { TOKEN_ENCRYPTION_KEYS_OLD: `${KEY},c2hvcnQ=` }],
+    ['RATE_LIMIT_PER_MINUTE', { RATE_LIMIT_PER_MINUTE: '-1' }],
+    ['AUTH_FAILURE_LIMIT_PER_MINUTE', { AUTH_FAILURE_LIMIT_PER_MINUTE: '1e3x' }],
+    ['REDIS_URL', { REDIS_URL: 'localhost:6379' }],
+    ['TRUST_PROXY', { TRUST_PROXY: 'sometimes' }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'verbose' }],
+  ];
+  it.each(bad)('a bad %s is a ConfigError naming it (%j)', (variable, env) => {
+    const error = configError(env);
+    expect(error.message).toMatch(new RegExp(`\\b${variable}\\b`));
+    expect(error.message).not.toContain('\n');
+  });
+
+  it('never repeats a secret in its message', () => {
+    const key = 'c2VjcmV0LWJ1dC1zaG9ydA==';
+    expect(configError({ TOKEN_ENCRYPTION_KEY: key }).message).not.toContain(key);
+    expect(configError({ DATABASE_URL: 'ftp://user:hunter2@db/app', TOKEN_ENCRYPTION_KEY: KEY }).message).not.toContain('hunter2');
+  });
+});
+
+describe('the compiled service', () => {
+  let workDir: string;
+  beforeAll(async () => {
+    await promisify(execFile)(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR, '--tsBuildInfoFile', join(BUILD_DIR, '.tsbuildinfo')],
+      { cwd: ROOT },
+    ).catch((error: { stdout?: string; message: string }) => {
+      throw new Error(`The build failed:\n${error.stdout || error.message}`);
+    });
+    workDir = mkdtempSync(join(tmpdir(), 'wc-config-'));
+  }, 120_000);
+  afterAll(() => {
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it('exits with code 1 and one stderr line naming PORT when PORT is bad', async () => {
+    // A clean environment (no DATABASE_URL etc. from the caller) and a directory without a .env file.
+    const child = spawn(process.execPath, [join(BUILD_DIR, 'src/main.js')], {
+      cwd: workDir,
+      env: { PATH: process.env.PATH, HOME: workDir, DATA_DIR: join(workDir, 'data'), PORT: 'eighty' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(code).toBe(1);
+    const lines = stderr.split('\n').filter(Boolean);
+    expect(lines, stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/\bPORT\b/);
+    expect(lines[0]).toContain('eighty');
+    expect(stdout).toBe('');
+  });
+});

@@ -1,0 +1,209 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { type AddressInfo, connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+// A build of its own (incremental), so that it races neither `npm run build` nor other test files.
+const BUILD_DIR = join(ROOT, 'dist', 'test-builds', 'shutdown');
+const API_KEY = `shutdown-test-key-${randomBytes(8).toString('hex')}`;
+const DEMO_USER = '550e8400-e29b-41d4-a716-446655440000';
+const CONCURRENT = 200;
+
+type Answer = { status?: number; body?: string; error?: NodeJS.ErrnoException };
+
+async function adminQuery(url: string, text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((done) => server.close(done));
+  return port;
+}
+
+/**
+ * Whether the server listening on `port` has accepted every connection made to it and read every byte
+ * sent on them (Linux: /proc/net/tcp), i.e. every request sent so far is in the process's hands.
+ */
+function serverHasReadEverything(port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const [, local, , state, queues] = line.trim().split(/\s+/);
+    if (!local?.endsWith(`:${hexPort}`)) continue;
+    const received = Number.parseInt(queues.split(':')[1], 16);
+    // LISTEN: connections waiting to be accepted; ESTABLISHED: bytes waiting to be read.
+    if ((state === '0A' || state === '01') && received > 0) return false;
+  }
+  return true;
+}
+
+/** Whether a new TCP connection to the port is refused (the server has stopped listening). */
+async function refusesConnections(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('connect', () => {
+      socket.destroy();
+      done(false);
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => done(error.code === 'ECONNREFUSED'));
+  });
+}
+
+const pause = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/** One GET on a socket of its own; `written` resolves once the whole request has been sent. */
+function get(port: number, path: string, headers: Record<string, string> = {}): { answer: Promise<Answer>; written: Promise<void> } {
+  let written!: () => void;
+  const sent = new Promise<void>((done) => (written = done));
+  const answer = new Promise<Answer>((done) => {
+    const req = http.get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => done({ status: res.statusCode, body }));
+      res.on('error', (error) => done({ status: res.statusCode, body, error }));
+    });
+    req.on('finish', written);
+    req.on('error', (error) => {
+      written();
+      done({ error });
+    });
+  });
+  return { answer, written: sent };
+}
+
+describe('graceful shutdown of the compiled service', () => {
+  let child: ChildProcess;
+  let exited: Promise<number | null>;
+  let port: number;
+  let output = '';
+  let workDir: string;
+  let dropDatabase: (() => Promise<void>) | undefined;
+  let databaseUrl: string | undefined;
+
+  beforeAll(async () => {
+    await promisify(execFile)(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR, '--tsBuildInfoFile', join(BUILD_DIR, '.tsbuildinfo')],
+      { cwd: ROOT },
+    ).catch((error: { stdout?: string; message: string }) => {
+      throw new Error(`The build failed:\n${error.stdout || error.message}`);
+    });
+    workDir = mkdtempSync(join(tmpdir(), 'wc-shutdown-'));
+    port = await freePort();
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      HOME: workDir,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      BOOTSTRAP_API_KEY: API_KEY,
+      DEMO_DATA: 'true',
+      LOG_LEVEL: 'info',
+      // Room for the requests the PostgreSQL variant holds in the pool's queue and behind a lock.
+      DB_CONNECT_TIMEOUT_MS: '30000',
+      DB_STATEMENT_TIMEOUT_MS: '30000',
+    };
+    const base = process.env.DATABASE_URL;
+    if (base) {
+      const name = `wc_test_${randomBytes(6).toString('hex')}`;
+      await adminQuery(base, `CREATE DATABASE ${name}`);
+      dropDatabase = () => adminQuery(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      const url = new URL(base);
+      url.pathname = `/${name}`;
+      databaseUrl = env.DATABASE_URL = url.toString();
+      env.TOKEN_ENCRYPTION_KEY = randomBytes(32).toString('base64');
+    } else {
+      env.DATA_DIR = join(workDir, 'data');
+    }
+    // Started from a directory without a .env file, with nothing of this process's environment but PATH.
+    child = spawn(process.execPath, [join(BUILD_DIR, 'src/main.js')], { cwd: workDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (chunk) => (output += chunk));
+    child.stderr!.on('data', (chunk) => (output += chunk));
+    exited = new Promise((done) => child.on('exit', (code) => done(code)));
+
+    // Listening once /health/live answers; the hook's timeout bounds the wait.
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`The service exited with ${child.exitCode} at start-up:\n${output}`);
+      const { answer } = get(port, '/health/live');
+      if ((await answer).status === 200) break;
+      await new Promise((done) => setTimeout(done, 200));
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    await dropDatabase?.();
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it(`answers all of ${CONCURRENT} requests in flight at SIGTERM with 200, logs that it shut down and exits with 0; then refuses connections`, async () => {
+    // On PostgreSQL the requests are held in flight by a lock on their table until the server has begun
+    // to shut down (the embedded database takes one connection, the service's; there its own pace suffices).
+    let hold: pg.Client | undefined;
+    if (databaseUrl) {
+      hold = new pg.Client({ connectionString: databaseUrl });
+      await hold.connect();
+      await hold.query('BEGIN');
+      await hold.query('LOCK TABLE connections IN ACCESS EXCLUSIVE MODE');
+    }
+    try {
+      const requests = Array.from({ length: CONCURRENT }, () => get(port, `/api/v1/users/${DEMO_USER}/connections`, { 'X-API-Key': API_KEY }));
+      let answered = 0;
+      for (const r of requests) void r.answer.then(() => (answered += 1));
+      // In flight: every request has been sent, and the server has accepted and read every one of them.
+      await Promise.all(requests.map((r) => r.written));
+      if (existsSync('/proc/net/tcp')) {
+        while (!serverHasReadEverything(port)) await pause(2);
+      } else {
+        await Promise.race(requests.map((r) => r.answer));
+      }
+      if (hold) {
+        const waiting = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+        while ((await hold.query<{ n: number }>(waiting)).rows[0].n === 0) await pause(5);
+      }
+      const answeredBeforeSigterm = answered;
+      child.kill('SIGTERM');
+      if (hold) {
+        // The server has stopped listening while the requests still wait: only now may they go on.
+        while (!(await refusesConnections(port))) await pause(5);
+        expect(answered).toBe(0);
+        await hold.query('COMMIT');
+      }
+
+      const answers = await Promise.all(requests.map((r) => r.answer));
+      const code = await exited;
+
+      // Some requests were still being answered when the signal came, or this test proves nothing.
+      expect(answeredBeforeSigterm).toBeLessThan(CONCURRENT);
+      const failures = answers.filter((a) => a.status !== 200).map((a) => a.error?.code ?? `${a.status} ${a.body}`);
+      expect(failures, `requests not answered with 200 (of ${CONCURRENT})`).toEqual([]);
+      for (const a of answers) expect(JSON.parse(a.body!).map((c: { provider: string }) => c.provider)).toEqual(['garmin', 'strava', 'polar']);
+      expect(code, output).toBe(0);
+      expect(output).toMatch(/SIGTERM received, shutting down/);
+
+      const after = await get(port, '/health/live').answer;
+      expect(after.error?.code).toBe('ECONNREFUSED');
+    } finally {
+      await hold?.end();
+    }
+  });
+});
