@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import helmet from '@fastify/helmet';
 import { BadRequestException } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -9,6 +8,7 @@ import { AppModule, type RuntimeConfig } from './app.module.js';
 import { ApiKeysService } from './auth/api-keys.service.js';
 import { clientErrorHandler, nestsDeeperThan } from './common/client-errors.js';
 import { requestId } from './common/logging.js';
+import { securityHeaders } from './common/security-headers.js';
 import { loadDemoData } from './database/demo-data.js';
 import { Sql } from './database/sql.js';
 import { serveApiDocs } from './openapi.js';
@@ -29,8 +29,9 @@ export async function createApp(config: RuntimeConfig, logStream?: DestinationSt
   const fastify = adapter.getInstance();
   // JSON is the only body this API reads; anything else gets a 415 instead of reaching validation as a string.
   fastify.removeContentTypeParser('text/plain');
+  const security = securityHeaders();
   fastify.addHook('onRequest', async (request, reply) => {
-    reply.header('X-Request-Id', request.id);
+    reply.headers(security).header('X-Request-Id', request.id);
   });
   // A deeply nested document would otherwise exhaust the stack of the validators that walk it.
   fastify.addHook('preValidation', async (request) => {
@@ -44,7 +45,6 @@ export async function createApp(config: RuntimeConfig, logStream?: DestinationSt
     bodyParser: false,
   });
   app.useLogger(app.get(Logger));
-  await app.register(helmet);
   serveApiDocs(app);
   await app.init();
   await ensureApiKey(app.get(ApiKeysService), config.bootstrapApiKey, app.get(Logger));

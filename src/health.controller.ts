@@ -1,7 +1,6 @@
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, type HealthCheckResult, TypeOrmHealthIndicator } from '@nestjs/terminus';
-import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from './auth/public.decorator.js';
 import { ErrorResponse } from './common/api-docs.js';
 
@@ -10,7 +9,6 @@ const DATABASE_TIMEOUT_MS = 1_500;
 @ApiTags('health')
 @Controller('health')
 @Public()
-@SkipThrottle()
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,

@@ -3,11 +3,11 @@ import { ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/s
 import type { FastifyReply } from 'fastify';
 import { RequireScope } from '../auth/require-scope.decorator.js';
 import { ApiErrors } from '../common/api-docs.js';
-import { UuidParam, validBody, validQuery } from '../common/validation.js';
+import { UuidParam, validBody } from '../common/validation.js';
 import { SPEC_EXAMPLE } from '../database/demo-data.js';
 import { ConnectionResponse } from './connection-response.js';
 import { ConnectionsService } from './connections.service.js';
-import { ListConnectionsQueryDto } from './dto/list-connections-query.dto.js';
+import { ListConnectionsQueryDto, ListConnectionsQueryPipe } from './dto/list-connections-query.dto.js';
 import { PutConnectionDto } from './dto/put-connection.dto.js';
 import { isProvider, type Provider, PROVIDERS } from './providers.js';
 
@@ -40,7 +40,7 @@ export class ConnectionsController {
   @USER_ID
   @ApiResponse({ status: 200, type: [ConnectionResponse], example: SPEC_EXAMPLE })
   @ApiErrors([400, 404], { 400: 'status must be one of: active, revoked, expired' })
-  list(@UuidParam('user_id') userId: string, @Query(validQuery) query: ListConnectionsQueryDto): Promise<ConnectionResponse[]> {
+  list(@UuidParam('user_id') userId: string, @Query(ListConnectionsQueryPipe) query: ListConnectionsQueryDto): Promise<ConnectionResponse[]> {
     return this.connections.listForUser(userId, query);
   }
 
