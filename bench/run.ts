@@ -127,7 +127,8 @@ async function main(): Promise<void> {
     // Raised, not turned off, so that the limiter's cost is in the measurement.
     RATE_LIMIT_PER_MINUTE: '1000000000',
   };
-  const service = start('service', process.execPath, ['dist/src/main.js'], { ...env, PORT: String(SERVICE_PORT) });
+  // start:prod's command line: production settings.
+  const service = start('service', process.execPath, ['--max-old-space-size=128', 'dist/src/main.js'], { ...env, PORT: String(SERVICE_PORT) });
   const floor = start('floor', process.execPath, ['--import', 'tsx', 'bench/floor.ts'], {
     DATABASE_URL,
     FLOOR_API_KEY: API_KEY,
