@@ -4,6 +4,9 @@ import type { Pool, PoolClient } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 
+// Clients that already carry the listener below: one per connection, for its whole life.
+const guarded = new WeakSet<PoolClient>();
+
 /** Whether named (server-side prepared) statements may be used; see Sql. */
 export const PREPARED_STATEMENTS = Symbol('PREPARED_STATEMENTS');
 
@@ -29,7 +32,7 @@ export class Sql {
   async rows<T>(text: string, values: unknown[] = [], name?: string): Promise<T[]> {
     // Not pool.query(): it drops the connection on any error, even a constraint violation, which
     // costs a reconnect, and which the embedded database (one connection) cannot take at once.
-    const client = await this.pool.connect();
+    const client = await this.checkout();
     try {
       const result = await client.query({ text, values, name: this.prepared ? name : undefined });
       client.release();
@@ -41,9 +44,24 @@ export class Sql {
     }
   }
 
+  /**
+   * A pooled connection that cannot crash the process: while a client is checked out, pg-pool takes
+   * its own 'error' listener off, so a connection reset in the middle of a query would be an
+   * uncaught 'error' event. The query itself still fails (and the request gets its 503), and
+   * release(error) still drops the connection.
+   */
+  private async checkout(): Promise<PoolClient> {
+    const client = await this.pool.connect();
+    if (!guarded.has(client)) {
+      client.on('error', () => undefined);
+      guarded.add(client);
+    }
+    return client;
+  }
+
   /** Runs `work` in one transaction on one connection: committed if it resolves, rolled back if it throws. */
   async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await this.checkout();
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
