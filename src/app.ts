@@ -6,7 +6,7 @@ import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppModule, type RuntimeConfig } from './app.module.js';
 import { ApiKeysService } from './auth/api-keys.service.js';
-import { clientErrorHandler, nestsDeeperThan } from './common/client-errors.js';
+import { bodyProblem, clientErrorHandler, frameworkErrorHandler } from './common/client-errors.js';
 import { requestId } from './common/logging.js';
 import { securityHeaders } from './common/security-headers.js';
 import { loadDemoData } from './database/demo-data.js';
@@ -14,11 +14,12 @@ import { Sql } from './database/sql.js';
 import { serveApiDocs } from './openapi.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
-const MAX_JSON_DEPTH = 32;
 
 /** Builds the application on the given database: migrations applied, bootstrap key and demo data in place. */
 export async function createApp(config: RuntimeConfig, logStream?: DestinationStream): Promise<NestFastifyApplication> {
+  const security = securityHeaders();
   const adapter = new FastifyAdapter({
+    frameworkErrors: frameworkErrorHandler(security),
     bodyLimit: MAX_BODY_BYTES,
     trustProxy: config.trustProxy,
     clientErrorHandler,
@@ -29,13 +30,12 @@ export async function createApp(config: RuntimeConfig, logStream?: DestinationSt
   const fastify = adapter.getInstance();
   // JSON is the only body this API reads; anything else gets a 415 instead of reaching validation as a string.
   fastify.removeContentTypeParser('text/plain');
-  const security = securityHeaders();
   fastify.addHook('onRequest', async (request, reply) => {
     reply.headers(security).header('X-Request-Id', request.id);
   });
-  // A deeply nested document would otherwise exhaust the stack of the validators that walk it.
   fastify.addHook('preValidation', async (request) => {
-    if (nestsDeeperThan(request.body, MAX_JSON_DEPTH)) throw new BadRequestException('The request body is nested too deeply');
+    const problem = bodyProblem(request.body);
+    if (problem) throw new BadRequestException(problem);
   });
 
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logStream), adapter, {

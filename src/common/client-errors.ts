@@ -1,3 +1,4 @@
+import type { FastifyReply } from 'fastify';
 import type { Socket } from 'node:net';
 
 /**
@@ -22,14 +23,43 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
   socket.destroy();
 }
 
-/** Whether a parsed JSON value nests deeper than `limit` (checked without recursion). */
-export function nestsDeeperThan(value: unknown, limit: number): boolean {
+export const BODY_LIMITS = { depth: 32, fields: 1_000 };
+
+/**
+ * What is wrong with a parsed JSON body, if anything, checked without recursion before any
+ * validator walks it: nesting deeper than the validators' stack can take, more fields than any
+ * request here has (class-validator's time grows faster than the field count), or a NUL
+ * character, which PostgreSQL cannot store in text.
+ */
+export function bodyProblem(value: unknown): string | undefined {
   const stack: [unknown, number][] = [[value, 0]];
+  let fields = 0;
   while (stack.length > 0) {
     const [node, depth] = stack.pop()!;
+    if (typeof node === 'string') {
+      if (node.includes('\u0000')) return 'The request body must not contain NUL characters (\\u0000)';
+      continue;
+    }
     if (node === null || typeof node !== 'object') continue;
-    if (depth >= limit) return true;
-    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+    if (depth >= BODY_LIMITS.depth) return 'The request body is nested too deeply';
+    for (const [key, child] of Object.entries(node)) {
+      if (++fields > BODY_LIMITS.fields) return 'The request body has too many fields';
+      if (key.includes('\u0000')) return 'The request body must not contain NUL characters (\\u0000)';
+      stack.push([child, depth + 1]);
+    }
   }
-  return false;
+  return undefined;
+}
+
+/**
+ * Errors Fastify's router raises before any hook runs (a malformed URL escape, a path parameter over
+ * the limit): answered in the API's error shape, with the security headers.
+ */
+export function frameworkErrorHandler(headers: Readonly<Record<string, string>>) {
+  return (error: { statusCode?: number; code?: string }, _request: unknown, reply: FastifyReply): void => {
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+    const detail =
+      error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path parameter is too long' : 'The URL is not valid (a malformed % escape?)';
+    reply.code(status).headers(headers).send({ detail });
+  };
 }
