@@ -1,10 +1,10 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RuntimeConfig } from '../src/app.module.js';
 import { TokenCipher, tokenContext } from '../src/crypto/token-cipher.js';
-import { ADMIN_KEY, startTestApp, TOKEN_KEY, type TestApp } from './support/test-app.js';
+import { ADMIN_KEY, freshPostgresDatabase, startTestApp, TOKEN_KEY, type TestApp } from './support/test-app.js';
 import { type CutMode, FaultyProxy } from './support/tcp-proxy.js';
 
 // Fault injection: the database goes away under load, a statement stalls, a write is cut off
@@ -68,27 +68,14 @@ async function expectTheProcessSurvived(): Promise<void> {
   expect(uncaught, 'uncaught exceptions: each would have crashed the service').toEqual([]);
 }
 
-async function adminQuery(url: string, text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
-  }
-}
-
 async function startProxiedApp(config: Partial<RuntimeConfig>): Promise<Env> {
-  const base = process.env.DATABASE_URL!;
-  const name = `wc_test_${randomBytes(6).toString('hex')}`;
-  await adminQuery(base, `CREATE DATABASE ${name}`);
-  const direct = new URL(base);
-  direct.pathname = `/${name}`;
+  const database = await freshPostgresDatabase(process.env.DATABASE_URL!);
+  const direct = new URL(database.url);
   const proxy = new FaultyProxy({ host: direct.hostname || '127.0.0.1', port: Number(direct.port || 5432) });
   const proxied = new URL(direct);
   proxied.hostname = '127.0.0.1';
   proxied.port = String(await proxy.listen());
-  const dropDatabase = () => adminQuery(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  const dropDatabase = database.drop;
   let t: TestApp;
   try {
     t = await startTestApp({ ...config, databaseUrl: proxied.toString() });

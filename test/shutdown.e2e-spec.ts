@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshPostgresDatabase } from './support/test-app.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // A build of its own (incremental), so that it races neither `npm run build` nor other test files.
@@ -18,16 +19,6 @@ const DEMO_USER = '550e8400-e29b-41d4-a716-446655440000';
 const CONCURRENT = 200;
 
 type Answer = { status?: number; body?: string; error?: NodeJS.ErrnoException };
-
-async function adminQuery(url: string, text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
-  }
-}
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -121,12 +112,9 @@ describe('graceful shutdown of the compiled service', () => {
     };
     const base = process.env.DATABASE_URL;
     if (base) {
-      const name = `wc_test_${randomBytes(6).toString('hex')}`;
-      await adminQuery(base, `CREATE DATABASE ${name}`);
-      dropDatabase = () => adminQuery(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      const url = new URL(base);
-      url.pathname = `/${name}`;
-      databaseUrl = env.DATABASE_URL = url.toString();
+      const database = await freshPostgresDatabase(base);
+      dropDatabase = database.drop;
+      databaseUrl = env.DATABASE_URL = database.url;
       env.TOKEN_ENCRYPTION_KEY = randomBytes(32).toString('base64');
     } else {
       env.DATA_DIR = join(workDir, 'data');

@@ -3,24 +3,19 @@ import { Writable } from 'node:stream';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { Logger } from 'nestjs-pino';
-import pg from 'pg';
 import { AppModule, type RuntimeConfig } from '../../src/app.module.js';
 import { ApiKeysService } from '../../src/auth/api-keys.service.js';
 import { ConnectionsService } from '../../src/connections/connections.service.js';
-import { EmbeddedPostgres } from '../../src/database/embedded-postgres.js';
 import { Sql } from '../../src/database/sql.js';
 import { UsersService } from '../../src/users/users.service.js';
-import { testRuntimeConfig } from '../support/test-app.js';
+import { freshDatabase, type TestDatabase, testRuntimeConfig } from '../support/test-app.js';
+
+export { freshDatabase, type TestDatabase };
 import { SyncWorker, SyncWorkerModule } from './sync-worker.module.js';
 
 export const CONSUMER_ADMIN_KEY = 'consumer-admin-key-0123456789abcdef';
 /** One token key for every instance of a run, so that instances sharing a database read each other's tokens. */
 export const CONSUMER_TOKEN_KEY = randomBytes(32);
-
-export interface TestDatabase {
-  url: string;
-  drop(): Promise<void>;
-}
 
 export interface ConsumerApp {
   app: NestFastifyApplication;
@@ -91,29 +86,5 @@ export async function startConsumerApp(database?: TestDatabase): Promise<Consume
     await app?.close().catch(() => undefined);
     if (owned) await db.drop();
     throw error;
-  }
-}
-
-/** As test/support/test-app.ts: an in-memory embedded database, or a new database on DATABASE_URL. */
-export async function freshDatabase(): Promise<TestDatabase> {
-  const base = process.env.DATABASE_URL;
-  if (!base) {
-    const embedded = await EmbeddedPostgres.start();
-    return { url: embedded.url, drop: () => embedded.stop() };
-  }
-  const name = `wc_test_${randomBytes(6).toString('hex')}`;
-  await adminQuery(base, `CREATE DATABASE ${name}`);
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => adminQuery(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
-
-async function adminQuery(url: string, text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
   }
 }

@@ -78,12 +78,23 @@ export async function startTestApp(options: Partial<RuntimeConfig> = {}): Promis
   }
 }
 
-async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** An in-memory embedded database, or, when DATABASE_URL is set, a new database on that server. */
+export async function freshDatabase(): Promise<TestDatabase> {
   const base = process.env.DATABASE_URL;
   if (!base) {
     const embedded = await EmbeddedPostgres.start();
     return { url: embedded.url, drop: () => embedded.stop() };
   }
+  return freshPostgresDatabase(base);
+}
+
+/** A new, empty database on the PostgreSQL server of `base`; drop() removes it, connections and all. */
+export async function freshPostgresDatabase(base: string): Promise<TestDatabase> {
   const name = `wc_test_${randomBytes(6).toString('hex')}`;
   await adminQuery(base, `CREATE DATABASE ${name}`);
   const url = new URL(base);
@@ -91,7 +102,8 @@ async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> 
   return { url: url.toString(), drop: () => adminQuery(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
-async function adminQuery(url: string, text: string): Promise<void> {
+/** Runs one statement on its own connection. */
+export async function adminQuery(url: string, text: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
