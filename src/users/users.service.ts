@@ -6,10 +6,12 @@ import { UUID_PATTERN } from '../common/validation.js';
 import { CONNECTION_EVENTS, emitConnectionEvent } from '../connections/connection.events.js';
 import { EFFECTIVE_STATUS } from '../connections/connections.service.js';
 import type { Provider } from '../connections/providers.js';
-import { Sql } from '../database/sql.js';
+import { Sql, sqlState } from '../database/sql.js';
 import { UserNotFoundError } from './user.errors.js';
 import type { CreateUserDto } from './dto/create-user.dto.js';
 import { User } from './user.entity.js';
+
+const UNIQUE_VIOLATION = '23505';
 
 export interface UserPage {
   users: User[];
@@ -35,7 +37,7 @@ export class UsersService {
       await this.users.insert(user); // fills in the generated id and times
       return user;
     } catch (error) {
-      if (error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505') {
+      if (error instanceof QueryFailedError && sqlState(error.driverError) === UNIQUE_VIOLATION) {
         const field = (error.driverError as { detail?: string }).detail?.includes('external_user_id') ? 'external_user_id' : 'id';
         throw new ConflictException(`A user with this ${field} already exists`);
       }
