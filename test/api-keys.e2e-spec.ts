@@ -1,8 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
 
@@ -101,23 +99,6 @@ async function putConnection(userId: string, provider: string): Promise<void> {
     access_token: `access-${randomUUID()}`,
   });
   expect(res.status, res.text).toBe(201);
-}
-
-/**
- * Plain SQL on the app's database. On PostgreSQL a separate `pg` client on t.databaseUrl; the embedded
- * server accepts a single client connection, which the app's pool holds, so there the app's pool is used.
- */
-async function dbQuery<T>(text: string, values: unknown[] = []): Promise<T[]> {
-  if (process.env.DATABASE_URL) {
-    const client = new pg.Client({ connectionString: t.databaseUrl });
-    await client.connect();
-    try {
-      return (await client.query(text, values)).rows as T[];
-    } finally {
-      await client.end();
-    }
-  }
-  return (await t.app.get(DataSource).query(text, values)) as T[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -320,7 +301,7 @@ describe('API keys', () => {
 
     it('rejects a key stored with an expires_at in the past with 401 and the exact body', async () => {
       const key = `wck_${randomUUID().replaceAll('-', '')}${randomUUID().replaceAll('-', '').slice(0, 11)}`;
-      await dbQuery(
+      await t.query(
         `INSERT INTO api_keys (name, prefix, key_hash, scopes, expires_at) VALUES ($1, $2, $3, $4, $5)`,
         [uniqueName('expired'), key.slice(0, 12), sha256(key), ['admin'], '2020-01-01T00:00:00Z'],
       );
@@ -340,7 +321,7 @@ describe('API keys', () => {
       const created = await createKey(['write'], { expires_at: FUTURE });
       expect((await call('get', '/api/v1/users', created.key)).status).toBe(200);
 
-      const rows = await dbQuery<Record<string, unknown>>('SELECT * FROM api_keys');
+      const rows = await t.query<Record<string, unknown>>('SELECT * FROM api_keys');
       const row = rows.find((r) => r.id === created.id);
       expect(row, 'the key has a row').toBeDefined();
       expect(row!.key_hash).toBe(sha256(created.key));
@@ -354,7 +335,7 @@ describe('API keys', () => {
         }
       }
       // Each row's text form, too (covers any column the driver would hand back in another shape).
-      const texts = await dbQuery<{ row: string }>('SELECT t::text AS row FROM api_keys t');
+      const texts = await t.query<{ row: string }>('SELECT t::text AS row FROM api_keys t');
       expect(texts.length).toBe(rows.length);
       for (const { row: text } of texts) {
         for (const secret of secrets) expect(text).not.toContain(secret);
@@ -363,9 +344,9 @@ describe('API keys', () => {
     });
 
     it('stores the bootstrap key as its hash too', async () => {
-      const rows = await dbQuery<{ key_hash: string }>('SELECT key_hash FROM api_keys WHERE key_hash = $1', [sha256(ADMIN_KEY)]);
+      const rows = await t.query<{ key_hash: string }>('SELECT key_hash FROM api_keys WHERE key_hash = $1', [sha256(ADMIN_KEY)]);
       expect(rows).toHaveLength(1);
-      const texts = await dbQuery<{ row: string }>('SELECT t::text AS row FROM api_keys t');
+      const texts = await t.query<{ row: string }>('SELECT t::text AS row FROM api_keys t');
       for (const { row } of texts) expect(row).not.toContain(ADMIN_KEY);
     });
   });

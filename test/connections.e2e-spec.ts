@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
 
@@ -174,25 +172,8 @@ async function listConnections(userId: string, query = ''): Promise<ConnectionBo
   return res.body as ConnectionBody[];
 }
 
-/**
- * Plain SQL on the app's database. On PostgreSQL a separate `pg` client on t.databaseUrl; the embedded
- * server accepts a single client connection, which the app's pool holds, so there the app's pool is used.
- */
-async function dbQuery<T>(text: string, values: unknown[]): Promise<T[]> {
-  if (process.env.DATABASE_URL) {
-    const client = new pg.Client({ connectionString: t.databaseUrl });
-    await client.connect();
-    try {
-      return (await client.query(text, values)).rows as T[];
-    } finally {
-      await client.end();
-    }
-  }
-  return (await t.app.get(DataSource).query(text, values)) as T[];
-}
-
 async function storedTokens(userId: string, provider: string) {
-  const rows = await dbQuery<{ access_token: string | null; refresh_token: string | null }>(
+  const rows = await t.query<{ access_token: string | null; refresh_token: string | null }>(
     'SELECT access_token, refresh_token FROM connections WHERE user_id = $1 AND provider = $2',
     [userId, provider],
   );

@@ -4,9 +4,7 @@ import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenCipher, tokenContext } from '../src/crypto/token-cipher.js';
 import { ADMIN_KEY, startTestApp, TOKEN_KEY, type TestApp } from './support/test-app.js';
@@ -58,23 +56,6 @@ async function createUser(t: TestApp): Promise<string> {
 }
 
 /**
- * Plain SQL on the app's database. On PostgreSQL a separate `pg` client on t.databaseUrl; the embedded
- * server accepts a single client connection, which the app's pool holds, so there the app's pool is used.
- */
-async function dbQuery<T>(t: TestApp, text: string, values: unknown[] = []): Promise<T[]> {
-  if (process.env.DATABASE_URL) {
-    const client = new pg.Client({ connectionString: t.databaseUrl });
-    await client.connect();
-    try {
-      return (await client.query(text, values)).rows as T[];
-    } finally {
-      await client.end();
-    }
-  }
-  return (await t.app.get(DataSource).query(text, values)) as T[];
-}
-
-/**
  * Everything the database holds, as text: `pg_dump` on PostgreSQL; on the embedded database (which
  * takes one client, the app's) every row of every table in its text form.
  */
@@ -85,15 +66,14 @@ async function databaseText(t: TestApp): Promise<string> {
     });
     return stdout;
   }
-  const tables = await dbQuery<{ schema: string; name: string }>(
-    t,
+  const tables = await t.query<{ schema: string; name: string }>(
     `SELECT table_schema AS schema, table_name AS name FROM information_schema.tables
       WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')`,
   );
   expect(tables.map((table) => table.name)).toEqual(expect.arrayContaining(['users', 'connections', 'api_keys']));
   const parts: string[] = [];
   for (const { schema, name } of tables) {
-    const rows = await dbQuery<{ row: string }>(t, `SELECT t::text AS row FROM "${schema}"."${name}" t`);
+    const rows = await t.query<{ row: string }>(`SELECT t::text AS row FROM "${schema}"."${name}" t`);
     parts.push(`-- ${schema}.${name}`, ...rows.map((r) => r.row));
   }
   return parts.join('\n');
@@ -154,8 +134,7 @@ describe('security with the default limits', () => {
   }
 
   async function storedTokens(userId: string, provider: string) {
-    const rows = await dbQuery<{ access_token: string | null; refresh_token: string | null }>(
-      t,
+    const rows = await t.query<{ access_token: string | null; refresh_token: string | null }>(
       'SELECT access_token, refresh_token FROM connections WHERE user_id = $1 AND provider = $2',
       [userId, provider],
     );

@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
 
@@ -159,25 +157,8 @@ async function putConnection(userId: string, provider: string, body: Record<stri
   return call('put', `/api/v1/users/${userId}/connections/${provider}`, { body });
 }
 
-/**
- * Plain SQL on the app's database. On PostgreSQL a separate `pg` client on t.databaseUrl; the embedded
- * server accepts a single client connection, which the app's pool holds, so there the app's pool is used.
- */
-async function dbQuery<T>(text: string, values: unknown[] = []): Promise<T[]> {
-  if (process.env.DATABASE_URL) {
-    const client = new pg.Client({ connectionString: t.databaseUrl });
-    await client.connect();
-    try {
-      return (await client.query(text, values)).rows as T[];
-    } finally {
-      await client.end();
-    }
-  }
-  return (await t.app.get(DataSource).query(text, values)) as T[];
-}
-
 async function connectionCount(userId: string): Promise<number> {
-  const [row] = await dbQuery<{ count: number }>('SELECT count(*)::int AS count FROM connections WHERE user_id = $1', [
+  const [row] = await t.query<{ count: number }>('SELECT count(*)::int AS count FROM connections WHERE user_id = $1', [
     userId,
   ]);
   return row.count;
@@ -301,13 +282,13 @@ describe('users API', () => {
       { name: 'an invalid email', body: { email: 'not-an-email' } },
       { name: 'an unknown body field', body: { name: 'Jo Runner' } },
     ])('returns 400 with {"detail"} for $name, and creates nothing', async ({ body }) => {
-      const before = await dbQuery<{ count: number }>('SELECT count(*)::int AS count FROM users');
+      const before = await t.query<{ count: number }>('SELECT count(*)::int AS count FROM users');
       const marker = `ext-${randomUUID()}`;
       const res = await call('post', '/api/v1/users', { body: { external_user_id: marker, ...body } });
       expectError(res, 400);
-      const after = await dbQuery<{ count: number }>('SELECT count(*)::int AS count FROM users');
+      const after = await t.query<{ count: number }>('SELECT count(*)::int AS count FROM users');
       expect(after[0].count).toBe(before[0].count);
-      expect(await dbQuery('SELECT id FROM users WHERE external_user_id = $1', [marker])).toEqual([]);
+      expect(await t.query('SELECT id FROM users WHERE external_user_id = $1', [marker])).toEqual([]);
     });
 
     it('returns 400 with {"detail"} (not 500) for a malformed JSON body, and creates nothing', async () => {
@@ -354,7 +335,7 @@ describe('users API', () => {
 
       expect(new Set(seen).size, 'a user was visited twice').toBe(seen.length);
       for (const id of created) expect(seen).toContain(id);
-      const inDatabase = (await dbQuery<{ id: string }>('SELECT id::text AS id FROM users')).map((row) => row.id);
+      const inDatabase = (await t.query<{ id: string }>('SELECT id::text AS id FROM users')).map((row) => row.id);
       expect([...seen].sort()).toEqual(inDatabase.sort());
       expect(pages.length).toBeGreaterThanOrEqual(Math.ceil(inDatabase.length / 2));
 
@@ -369,7 +350,7 @@ describe('users API', () => {
       expect(res.body.next_cursor).toBeNull();
       const ids = (res.body.data as UserBody[]).map((user) => user.id);
       expect(ids).toContain(created.id);
-      const [{ count }] = await dbQuery<{ count: number }>('SELECT count(*)::int AS count FROM users');
+      const [{ count }] = await t.query<{ count: number }>('SELECT count(*)::int AS count FROM users');
       expect(ids).toHaveLength(count);
     });
 

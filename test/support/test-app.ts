@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import pg from 'pg';
+import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.js';
 import type { RuntimeConfig } from '../../src/app.module.js';
 import { EmbeddedPostgres } from '../../src/database/embedded-postgres.js';
@@ -17,6 +18,11 @@ export interface TestApp {
   databaseUrl: string;
   /** Every line the application logged, to search for secrets. */
   logs: string[];
+  /**
+   * Runs SQL on the app's database directly: through a client of its own on PostgreSQL; on the
+   * embedded database, which takes a single client (the app's pool), through the app's DataSource.
+   */
+  query<T>(text: string, values?: unknown[]): Promise<T[]>;
   close(): Promise<void>;
 }
 
@@ -67,6 +73,16 @@ export async function startTestApp(options: Partial<RuntimeConfig> = {}): Promis
       server: app.getHttpServer(),
       databaseUrl: database.url,
       logs,
+      async query<T>(text: string, values: unknown[] = []): Promise<T[]> {
+        if (!process.env.DATABASE_URL) return (await app.get(DataSource).query(text, values)) as T[];
+        const client = new pg.Client({ connectionString: database.url });
+        await client.connect();
+        try {
+          return (await client.query(text, values)).rows as T[];
+        } finally {
+          await client.end();
+        }
+      },
       async close() {
         await app.close();
         await database.drop();
