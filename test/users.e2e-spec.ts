@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
+import { startTestApp, type TestApp } from './support/test-app.js';
+import { expectError, httpHelpers } from './support/http-helpers.js';
 
 // ---------------------------------------------------------------------------------------------
 // The contract's fixed shapes
@@ -82,63 +82,7 @@ interface UserBody {
 
 let t: TestApp;
 
-/** Every provider token a test has sent; no response of any route may ever contain one. */
-const sentTokens = new Set<string>();
-
-function token(kind: 'access' | 'refresh'): string {
-  const value = `${kind}-tok-${randomUUID()}`;
-  sentTokens.add(value);
-  return value;
-}
-
-function keysContainingToken(value: unknown): string[] {
-  if (Array.isArray(value)) return value.flatMap(keysContainingToken);
-  if (value && typeof value === 'object') {
-    return Object.entries(value).flatMap(([key, inner]) => [
-      ...(/token/i.test(key) ? [key] : []),
-      ...keysContainingToken(inner),
-    ]);
-  }
-  return [];
-}
-
-function expectNoSecrets(res: request.Response): void {
-  const text = res.text ?? '';
-  for (const secret of sentTokens) expect(text, `response leaks a token: ${text}`).not.toContain(secret);
-  expect(keysContainingToken(res.body), 'response has a token field').toEqual([]);
-}
-
-interface CallOptions {
-  body?: unknown;
-  /** Sent verbatim as application/json (for malformed JSON). */
-  rawBody?: string;
-  /** The API key; null sends none. Defaults to the admin key. */
-  key?: string | null;
-}
-
-/** Sends a request and checks, for every response, that no token leaks. */
-async function call(method: 'get' | 'post' | 'put' | 'delete', path: string, options: CallOptions = {}) {
-  let req = request(t.server)[method](path);
-  const key = options.key === undefined ? ADMIN_KEY : options.key;
-  if (key !== null) req = req.set('X-API-Key', key);
-  if (options.rawBody !== undefined) req = req.set('Content-Type', 'application/json').send(options.rawBody);
-  else if (options.body !== undefined) req = req.send(options.body as object);
-  const res = await req;
-  expectNoSecrets(res);
-  return res;
-}
-
-/** An error response: the status, and a body that is exactly {"detail": "<string>"} mentioning each of `mentions`. */
-function expectError(res: request.Response, status: number, ...mentions: (string | RegExp)[]): void {
-  expect(res.status, res.text).toBe(status);
-  expect(res.headers['content-type']).toMatch(/application\/json/);
-  expect(Object.keys(res.body)).toEqual(['detail']);
-  expect(typeof res.body.detail).toBe('string');
-  for (const mention of mentions) {
-    if (typeof mention === 'string') expect(res.body.detail).toContain(mention);
-    else expect(res.body.detail).toMatch(mention);
-  }
-}
+const { token, call } = httpHelpers(() => t);
 
 function expectUserShape(user: UserBody): void {
   expect(Object.keys(user).sort()).toEqual(USER_KEYS);
