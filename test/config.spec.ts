@@ -1,14 +1,12 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileService, ROOT } from './support/compile-service.js';
 import { ConfigError, loadConfig } from '../src/config/app.config.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // A build of its own (incremental), so that it races neither `npm run build` nor other test files.
 const BUILD_DIR = join(ROOT, 'dist', 'test-builds', 'config');
 const KEY = randomBytes(32).toString('base64');
@@ -137,13 +135,7 @@ describe('loadConfig', () => {
 describe('the compiled service', () => {
   let workDir: string;
   beforeAll(async () => {
-    await promisify(execFile)(
-      process.execPath,
-      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR, '--tsBuildInfoFile', join(BUILD_DIR, '.tsbuildinfo')],
-      { cwd: ROOT },
-    ).catch((error: { stdout?: string; message: string }) => {
-      throw new Error(`The build failed:\n${error.stdout || error.message}`);
-    });
+    await compileService(BUILD_DIR);
     workDir = mkdtempSync(join(tmpdir(), 'wc-config-'));
   }, 120_000);
   afterAll(() => {

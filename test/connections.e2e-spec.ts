@@ -1,53 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './support/test-app.js';
+import { SPEC_EXAMPLE, SPEC_USER_ID } from './support/spec-example.js';
 import { expectError, httpHelpers, keysContainingToken } from './support/http-helpers.js';
 
 // ---------------------------------------------------------------------------------------------
 // The contract's fixed shapes
 // ---------------------------------------------------------------------------------------------
 
-const DEMO_USER_ID = '550e8400-e29b-41d4-a716-446655440000';
-
-/** The example response of the spec (list-user-connections), verbatim. */
-const SPEC_EXAMPLE = [
-  {
-    id: '123e4567-e89b-12d3-a456-426614174000',
-    user_id: '550e8400-e29b-41d4-a716-446655440000',
-    provider: 'garmin',
-    provider_user_id: '9876543210',
-    provider_username: 'john_runner',
-    scope: 'ACTIVITY_EXPORT HEALTH_EXPORT',
-    status: 'active',
-    last_synced_at: '2024-03-15T10:30:00Z',
-    created_at: '2024-01-10T08:00:00Z',
-    updated_at: '2024-03-15T10:30:00Z',
-  },
-  {
-    id: '456e7890-e89b-12d3-a456-426614174001',
-    user_id: '550e8400-e29b-41d4-a716-446655440000',
-    provider: 'strava',
-    provider_user_id: '12345678',
-    provider_username: null,
-    scope: 'activity:read_all,activity:write',
-    status: 'active',
-    last_synced_at: '2024-03-14T22:15:00Z',
-    created_at: '2024-02-01T14:30:00Z',
-    updated_at: '2024-03-14T22:15:00Z',
-  },
-  {
-    id: '789e0123-e89b-12d3-a456-426614174002',
-    user_id: '550e8400-e29b-41d4-a716-446655440000',
-    provider: 'polar',
-    provider_user_id: '87654321',
-    provider_username: null,
-    scope: 'exercise.read',
-    status: 'expired',
-    last_synced_at: '2024-02-20T16:45:00Z',
-    created_at: '2023-12-01T09:00:00Z',
-    updated_at: '2024-02-28T12:00:00Z',
-  },
-];
 
 const CONNECTION_KEYS = [
   'id',
@@ -200,18 +160,18 @@ describe('connections API', () => {
 
   describe('GET /api/v1/users/{user_id}/connections', () => {
     it("returns exactly the spec's example response for the demo user", async () => {
-      const res = await call('get', `/api/v1/users/${DEMO_USER_ID}/connections`);
+      const res = await call('get', `/api/v1/users/${SPEC_USER_ID}/connections`);
       expect(res.status).toBe(200);
       expect(res.headers['content-type']).toMatch(/application\/json/);
       expect(res.body).toEqual(SPEC_EXAMPLE);
     });
 
     it("filters the spec's example by status and by provider", async () => {
-      expect(await listConnections(DEMO_USER_ID, '?status=expired')).toEqual([SPEC_EXAMPLE[2]]);
-      expect(await listConnections(DEMO_USER_ID, '?status=active')).toEqual([SPEC_EXAMPLE[0], SPEC_EXAMPLE[1]]);
-      expect(await listConnections(DEMO_USER_ID, '?status=revoked')).toEqual([]);
-      expect(await listConnections(DEMO_USER_ID, '?provider=strava')).toEqual([SPEC_EXAMPLE[1]]);
-      expect(await listConnections(DEMO_USER_ID, '?provider=whoop')).toEqual([]);
+      expect(await listConnections(SPEC_USER_ID, '?status=expired')).toEqual([SPEC_EXAMPLE[2]]);
+      expect(await listConnections(SPEC_USER_ID, '?status=active')).toEqual([SPEC_EXAMPLE[0], SPEC_EXAMPLE[1]]);
+      expect(await listConnections(SPEC_USER_ID, '?status=revoked')).toEqual([]);
+      expect(await listConnections(SPEC_USER_ID, '?provider=strava')).toEqual([SPEC_EXAMPLE[1]]);
+      expect(await listConnections(SPEC_USER_ID, '?provider=whoop')).toEqual([]);
     });
 
     it('returns 404 User not found for an unknown user', async () => {

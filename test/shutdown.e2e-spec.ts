@@ -1,17 +1,15 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileService, ROOT } from './support/compile-service.js';
 import { freshPostgresDatabase } from './support/test-app.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // A build of its own (incremental), so that it races neither `npm run build` nor other test files.
 const BUILD_DIR = join(ROOT, 'dist', 'test-builds', 'shutdown');
 const API_KEY = `shutdown-test-key-${randomBytes(8).toString('hex')}`;
@@ -89,13 +87,7 @@ describe('graceful shutdown of the compiled service', () => {
   let databaseUrl: string | undefined;
 
   beforeAll(async () => {
-    await promisify(execFile)(
-      process.execPath,
-      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR, '--tsBuildInfoFile', join(BUILD_DIR, '.tsbuildinfo')],
-      { cwd: ROOT },
-    ).catch((error: { stdout?: string; message: string }) => {
-      throw new Error(`The build failed:\n${error.stdout || error.message}`);
-    });
+    await compileService(BUILD_DIR);
     workDir = mkdtempSync(join(tmpdir(), 'wc-shutdown-'));
     port = await freePort();
     const env: Record<string, string> = {
