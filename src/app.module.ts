@@ -1,13 +1,12 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
-import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_FILTER } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { TerminusModule } from '@nestjs/terminus';
 import type { DestinationStream } from 'pino';
 import { AuthModule } from './auth/auth.module.js';
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { loggingModule } from './common/logging.js';
-import { SerializerInterceptor } from './common/serializer.interceptor.js';
 import type { AppConfig } from './config/app.config.js';
 import { ConnectionsModule } from './connections/connections.module.js';
 import { CryptoModule } from './crypto/crypto.module.js';
@@ -46,11 +45,8 @@ export class AppModule {
         TerminusModule.forRoot({ logger: false }),
       ],
       controllers: [HealthController],
-      providers: [
-        { provide: APP_FILTER, useClass: HttpExceptionFilter },
-        // Applies @Exclude() should an entity ever be returned; responses are built by toXResponse() mappers.
-        { provide: APP_INTERCEPTOR, useClass: SerializerInterceptor },
-      ],
+      // @Exclude() is applied to every response by entitySerializerHook() (see createApp).
+      providers: [{ provide: APP_FILTER, useClass: HttpExceptionFilter }],
     };
   }
 }

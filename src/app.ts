@@ -7,8 +7,9 @@ import type { DestinationStream } from 'pino';
 import { AppModule, type RuntimeConfig } from './app.module.js';
 import { ApiKeysService } from './auth/api-keys.service.js';
 import { bodyProblem, clientErrorHandler, frameworkErrorHandler } from './common/client-errors.js';
-import { requestId } from './common/logging.js';
-import { securityHeaders } from './common/security-headers.js';
+import { entitySerializerHook } from './common/entity-serializer.js';
+import { requestId, requestLogHook } from './common/logging.js';
+import { pageSecurityHeaders, securityHeaders } from './common/security-headers.js';
 import { loadDemoData } from './database/demo-data.js';
 import { Sql } from './database/sql.js';
 import { serveApiDocs } from './openapi.js';
@@ -18,6 +19,7 @@ const MAX_BODY_BYTES = 1024 * 1024;
 /** Builds the application on the given database: migrations applied, bootstrap key and demo data in place. */
 export async function createApp(config: RuntimeConfig, logStream?: DestinationStream): Promise<NestFastifyApplication> {
   const security = securityHeaders();
+  const pageSecurity = pageSecurityHeaders();
   const adapter = new FastifyAdapter({
     frameworkErrors: frameworkErrorHandler(security),
     bodyLimit: MAX_BODY_BYTES,
@@ -26,17 +28,23 @@ export async function createApp(config: RuntimeConfig, logStream?: DestinationSt
     requestIdHeader: false,
     genReqId: requestId,
     routerOptions: { maxParamLength: 2048, ignoreTrailingSlash: true },
+    // No Express-style middleware is used (request logging is a Fastify hook), so no @fastify/middie.
+    skipMiddie: true,
   });
   const fastify = adapter.getInstance();
   // JSON is the only body this API reads; anything else gets a 415 instead of reaching validation as a string.
   fastify.removeContentTypeParser('text/plain');
-  fastify.addHook('onRequest', async (request, reply) => {
-    reply.headers(security).header('X-Request-Id', request.id);
+  // The hooks take Fastify's callback rather than being async: no promise per hook per request.
+  fastify.addHook('onRequest', (request, reply, done) => {
+    reply.headers(isApiDocsPage(request.url) ? pageSecurity : security).header('X-Request-Id', request.id);
+    done();
   });
-  fastify.addHook('preValidation', async (request) => {
-    const problem = bodyProblem(request.body);
-    if (problem) throw new BadRequestException(problem);
+  fastify.addHook('preValidation', (request, _reply, done) => {
+    const problem = request.body === undefined ? undefined : bodyProblem(request.body);
+    done(problem ? new BadRequestException(problem) : undefined);
   });
+  fastify.addHook('preSerialization', entitySerializerHook());
+  fastify.addHook('onResponse', requestLogHook());
 
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logStream), adapter, {
     bufferLogs: true,
@@ -52,6 +60,11 @@ export async function createApp(config: RuntimeConfig, logStream?: DestinationSt
     app.get(Logger).log('Loaded the spec\'s example user 550e8400-e29b-41d4-a716-446655440000 (DEMO_DATA)');
   }
   return app;
+}
+
+/** Swagger UI's pages and assets under /docs, which get helmet's page headers rather than the API's. */
+function isApiDocsPage(url: string): boolean {
+  return url.startsWith('/docs') && (url.length === 5 || url[5] === '/' || url[5] === '?');
 }
 
 /** Registers BOOTSTRAP_API_KEY as an admin key; with none set and no key at all, makes one and prints it once. */

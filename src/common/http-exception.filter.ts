@@ -1,5 +1,5 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable } from '../database/database-unavailable.js';
 
 /** The one place errors become responses: always `{"detail": "..."}`, never a stack trace. */
@@ -8,13 +8,15 @@ export class HttpExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('HttpExceptionFilter');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const http = host.switchToHttp();
+    const reply = http.getResponse<FastifyReply>();
     const { status, detail } = toErrorResponse(exception);
     if (status === HttpStatus.SERVICE_UNAVAILABLE) reply.header('Retry-After', '1');
     if (status >= 500) {
       // Name and message only: a database error object also carries the query's parameters.
       const error = exception instanceof Error ? `${exception.name}: ${exception.message}` : 'non-Error thrown';
-      this.logger.error(`${status} ${error}`);
+      // With its request's id, as the request line has it (logs carry no per-request context by themselves).
+      this.logger.error({ reqId: http.getRequest<FastifyRequest>().id, msg: `${status} ${error}` });
     }
     reply.status(status).send({ detail });
   }

@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { isoTime } from '../common/iso-time.js';
+import { isoTimeFromUtcText } from '../common/iso-time.js';
 import { CONNECTION_STATUSES, type ConnectionStatus, type Provider, PROVIDERS } from './providers.js';
 
 /** A connection as the spec describes it. It has no token field, by construction. */
@@ -62,9 +62,10 @@ export interface ConnectionRow {
   provider_username: string | null;
   scope: string | null;
   status: ConnectionStatus;
-  last_synced_at: Date | null;
-  created_at: Date;
-  updated_at: Date;
+  /** UTC as PostgreSQL writes it: `… AT TIME ZONE 'UTC'`, e.g. "2024-03-15 10:30:00.123456". */
+  last_synced_at: string | null;
+  created_at: string;
+  updated_at: string;
 }
 
 export function toConnectionResponse(row: ConnectionRow): ConnectionResponse {
@@ -76,8 +77,8 @@ export function toConnectionResponse(row: ConnectionRow): ConnectionResponse {
     provider_username: row.provider_username,
     scope: row.scope,
     status: row.status,
-    last_synced_at: isoTime(row.last_synced_at),
-    created_at: isoTime(row.created_at)!,
-    updated_at: isoTime(row.updated_at)!,
+    last_synced_at: isoTimeFromUtcText(row.last_synced_at),
+    created_at: isoTimeFromUtcText(row.created_at)!,
+    updated_at: isoTimeFromUtcText(row.updated_at)!,
   };
 }

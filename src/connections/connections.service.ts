@@ -61,11 +61,22 @@ const SWEEP_INTERVAL_MS = 60_000;
 export const EFFECTIVE_STATUS = `CASE WHEN c.status = 'active' AND c.refresh_token IS NULL AND c.token_expires_at <= now()
   THEN 'expired' ELSE c.status END`;
 
+// The times are read as UTC text (see ConnectionRow), which is cheaper than Dates made and formatted.
 const COLUMNS = `c.id, c.user_id, c.provider, c.provider_user_id, c.provider_username, c.scope,
-  ${EFFECTIVE_STATUS} AS status, c.last_synced_at, c.created_at, c.updated_at`;
+  ${EFFECTIVE_STATUS} AS status, c.last_synced_at AT TIME ZONE 'UTC' AS last_synced_at,
+  c.created_at AT TIME ZONE 'UTC' AS created_at, c.updated_at AT TIME ZONE 'UTC' AS updated_at`;
 
 // One round trip tells an unknown user (no row) from a user without connections (one row of nulls).
 const LIST_FOR_USER = `
+  SELECT ${COLUMNS}
+    FROM users u
+    LEFT JOIN connections c ON c.user_id = u.id
+   WHERE u.id = $1
+   ORDER BY c.last_synced_at DESC NULLS LAST, c.provider`;
+
+// The same with the optional filters. The unfiltered list (what nearly every caller asks for) has a
+// statement of its own, so that the database does not evaluate two always-true conditions per row.
+const LIST_FOR_USER_FILTERED = `
   SELECT ${COLUMNS}
     FROM users u
     LEFT JOIN connections c ON c.user_id = u.id
@@ -150,11 +161,12 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
    * ties by provider name. A user without connections gets []. Throws UserNotFoundError.
    */
   async listForUser(userId: string, filter: ConnectionFilter = {}): Promise<ConnectionResponse[]> {
-    const rows = await this.sql.rows<ConnectionRow>(
-      LIST_FOR_USER,
-      [userId, filter.status ?? null, filter.provider ?? null],
-      'connections_list_for_user',
-    );
+    const status = filter.status ?? null;
+    const provider = filter.provider ?? null;
+    const rows =
+      status === null && provider === null
+        ? await this.sql.rows<ConnectionRow>(LIST_FOR_USER, [userId], 'connections_list_for_user')
+        : await this.sql.rows<ConnectionRow>(LIST_FOR_USER_FILTERED, [userId, status, provider], 'connections_list_for_user_filtered');
     if (rows.length === 0) throw new UserNotFoundError();
     return rows[0].id === null ? [] : rows.map(toConnectionResponse);
   }

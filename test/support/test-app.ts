@@ -48,9 +48,13 @@ export function testRuntimeConfig(databaseUrl: string): RuntimeConfig {
 
 /**
  * The whole application on a real, empty, migrated database: a fresh PostgreSQL database when
- * DATABASE_URL is set (dropped afterwards), otherwise an in-memory embedded one.
+ * DATABASE_URL is set (dropped afterwards), otherwise an in-memory embedded one. `beforeReady` may add
+ * to the application (a route, say) before it is sealed.
  */
-export async function startTestApp(options: Partial<RuntimeConfig> = {}): Promise<TestApp> {
+export async function startTestApp(
+  options: Partial<RuntimeConfig> = {},
+  beforeReady?: (app: NestFastifyApplication) => void,
+): Promise<TestApp> {
   const database = await freshDatabase();
   const logs: string[] = [];
   const logStream = new Writable({
@@ -67,6 +71,7 @@ export async function startTestApp(options: Partial<RuntimeConfig> = {}): Promis
       },
       logStream,
     );
+    beforeReady?.(app);
     await app.getHttpAdapter().getInstance().ready();
     return {
       app,

@@ -1,0 +1,180 @@
+/**
+ * What the fast response path keeps: @Exclude() applied to any entity that reaches a response (the
+ * safety net behind the toXResponse() mappers), the security headers of API responses and of the
+ * Swagger UI pages, and times read from PostgreSQL as UTC text written exactly as a Date would be.
+ */
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isoTime, isoTimeFromUtcText } from '../src/common/iso-time.js';
+import { Connection } from '../src/connections/connection.entity.js';
+import { User } from '../src/users/user.entity.js';
+import { keysContainingToken } from './support/http-helpers.js';
+import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
+
+const ACCESS_TOKEN = `access-${randomUUID()}`;
+const REFRESH_TOKEN = `refresh-${randomUUID()}`;
+
+function entity(): Connection {
+  return Object.assign(new Connection(), {
+    id: randomUUID(),
+    userId: randomUUID(),
+    provider: 'garmin',
+    providerUserId: 'g-1',
+    providerUsername: null,
+    scope: 'activity:read',
+    status: 'active',
+    statusReason: null,
+    accessToken: ACCESS_TOKEN,
+    refreshToken: REFRESH_TOKEN,
+    tokenExpiresAt: new Date('2030-01-01T00:00:00Z'),
+    tokenVersion: 3,
+    lastSyncedAt: new Date('2024-03-15T10:30:00Z'),
+    createdAt: new Date('2024-01-01T00:00:00Z'),
+    updatedAt: new Date('2024-01-02T00:00:00Z'),
+  });
+}
+
+const EXCLUDED = ['accessToken', 'refreshToken', 'tokenExpiresAt', 'tokenVersion'];
+
+let t: TestApp;
+beforeAll(async () => {
+  // Routes that hand entities to the response, as a careless handler would; they go through the
+  // application's hooks like every other response.
+  t = await startTestApp({}, (app) => {
+    const fastify = app.getHttpAdapter().getInstance();
+    fastify.get('/test/entity', async () => entity());
+    fastify.get('/test/entities', async () => [entity(), entity()]);
+    fastify.get('/test/wrapped', async () => ({ page: 1, items: [entity()], owner: Object.assign(new User(), { id: randomUUID() }) }));
+    fastify.get('/test/plain', async () => ({ nested: { list: [1, 'two', null, { three: 3 }] } }));
+  });
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('@Exclude() on any response', () => {
+  for (const path of ['/test/entity', '/test/entities', '/test/wrapped']) {
+    it(`keeps the excluded fields out of ${path}, and the rest in`, async () => {
+      const res = await request(t.server).get(path);
+      expect(res.status, res.text).toBe(200);
+      expect(res.text).not.toContain(ACCESS_TOKEN);
+      expect(res.text).not.toContain(REFRESH_TOKEN);
+      expect(keysContainingToken(res.body)).toEqual([]);
+      const connections: Record<string, unknown>[] = path === '/test/entity' ? [res.body] : path === '/test/entities' ? res.body : res.body.items;
+      expect(connections.length).toBeGreaterThan(0);
+      for (const connection of connections) {
+        for (const field of EXCLUDED) expect(connection).not.toHaveProperty(field);
+        expect(connection).toMatchObject({ provider: 'garmin', providerUserId: 'g-1', scope: 'activity:read', status: 'active' });
+        expect(connection.lastSyncedAt).toBe('2024-03-15T10:30:00.000Z');
+      }
+    });
+  }
+
+  it('passes plain data through unchanged', async () => {
+    const res = await request(t.server).get('/test/plain');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ nested: { list: [1, 'two', null, { three: 3 }] } });
+  });
+});
+
+describe('security headers', () => {
+  it('gives API responses a policy for data: nothing loads, frames, sniffs or caches them', async () => {
+    for (const res of [
+      await request(t.server).get(`/api/v1/users/${randomUUID()}/connections`).set('X-API-Key', ADMIN_KEY),
+      await request(t.server).get('/api/v1/users').set('X-API-Key', ADMIN_KEY),
+      await request(t.server).get('/api/v1/users'),
+      await request(t.server).get('/no/such/route'),
+    ]) {
+      expect(res.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'");
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['x-frame-options']).toBe('DENY');
+      expect(res.headers['referrer-policy']).toBe('no-referrer');
+      expect(res.headers['strict-transport-security']).toMatch(/^max-age=[1-9][0-9]*; includeSubDomains$/);
+      // Headers that only mean something to an HTML page are not sent with data.
+      for (const header of ['x-xss-protection', 'x-dns-prefetch-control', 'x-download-options', 'origin-agent-cluster']) {
+        expect(res.headers[header], header).toBeUndefined();
+      }
+    }
+  });
+
+  it('gives the Swagger UI pages helmet’s page policy, which lets them run their own scripts', async () => {
+    const page = await request(t.server).get('/docs');
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    expect(page.headers['content-security-policy']).toMatch(/default-src 'self'/);
+    expect(page.headers['content-security-policy']).toMatch(/script-src 'self'/);
+    expect(page.headers['x-content-type-options']).toBe('nosniff');
+    const document = await request(t.server).get('/docs/openapi.json');
+    expect(document.status).toBe(200);
+    expect(document.headers['content-security-policy']).toMatch(/default-src 'self'/);
+    // A path that only starts like /docs is an API path.
+    const other = await request(t.server).get('/docsx');
+    expect(other.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'");
+  });
+});
+
+describe('times read as UTC text', () => {
+  it('writes each instant as isoTime() writes the Date pg makes of it, for every precision PostgreSQL keeps', async () => {
+    const instants = [
+      '2024-03-15 10:30:00+00',
+      '2024-03-15 10:30:00.5+00',
+      '2024-03-15 10:30:00.05+00',
+      '2024-03-15 10:30:00.25+00',
+      '2024-03-15 10:30:00.999999+00',
+      '2024-03-15 10:30:00.000999+00',
+      '2024-03-15 10:30:00.001+00',
+      '2024-03-15 10:30:00.123456+00',
+      '2024-03-15 23:59:59.9999+05:30',
+      '2024-02-29 00:00:00-08',
+      '0001-01-01 00:00:00+00',
+      '0999-12-31 23:59:59.5+00',
+      '9999-12-31 23:59:59.999999+00',
+      '1970-01-01 00:00:00+00',
+      '1969-12-31 23:59:59.999+00',
+    ];
+    // Plus a spread of random microsecond instants across the years the API accepts.
+    for (let i = 0; i < 200; i++) {
+      const ms = Math.floor(Math.random() * (253402300799999 + 62135596800000)) - 62135596800000;
+      const micros = String(Math.floor(Math.random() * 1000)).padStart(3, '0');
+      instants.push(`${new Date(ms).toISOString().slice(0, 23)}${micros}+00`);
+    }
+    // ::text of the timestamp is what the server sends for it; the timestamptz itself becomes a Date.
+    const rows = await t.query<{ instant: Date; utc_text: string }>(
+      `SELECT t AS instant, (t AT TIME ZONE 'UTC')::text AS utc_text FROM unnest($1::timestamptz[]) AS t`,
+      [instants],
+    );
+    expect(rows).toHaveLength(instants.length);
+    for (const row of rows) expect(isoTimeFromUtcText(row.utc_text), row.utc_text).toBe(isoTime(row.instant));
+    expect(isoTimeFromUtcText(null)).toBeNull();
+  });
+
+  it('answers the list with the stored times, milliseconds written only when there are some', async () => {
+    const userId = randomUUID();
+    expect((await request(t.server).post('/api/v1/users').set('X-API-Key', ADMIN_KEY).send({ id: userId })).status).toBe(201);
+    const syncs: Record<string, string> = { garmin: '2024-03-15T10:30:00Z', strava: '2024-03-15T10:30:00.250Z', polar: '2024-03-15T10:30:00.007Z' };
+    for (const [provider, at] of Object.entries(syncs)) {
+      const res = await request(t.server)
+        .put(`/api/v1/users/${userId}/connections/${provider}`)
+        .set('X-API-Key', ADMIN_KEY)
+        .send({ access_token: `tok-${randomUUID()}`, last_synced_at: at });
+      expect(res.status, res.text).toBe(201);
+      expect(res.body.last_synced_at).toBe(at);
+    }
+    const list = await request(t.server).get(`/api/v1/users/${userId}/connections`).set('X-API-Key', ADMIN_KEY);
+    expect(list.status).toBe(200);
+    const stored = await t.query<{ provider: string; created_at: Date; updated_at: Date }>(
+      'SELECT provider, created_at, updated_at FROM connections WHERE user_id = $1',
+      [userId],
+    );
+    expect(list.body).toHaveLength(3);
+    for (const connection of list.body as Record<string, string>[]) {
+      expect(connection.last_synced_at).toBe(syncs[connection.provider]);
+      const row = stored.find((r) => r.provider === connection.provider)!;
+      expect(connection.created_at).toBe(isoTime(row.created_at));
+      expect(connection.updated_at).toBe(isoTime(row.updated_at));
+      expect(connection.created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/);
+    }
+  });
+});
