@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpExceptionFilter } from '../src/common/http-exception.filter.js';
 import { isoTime, isoTimeFromUtcText } from '../src/common/iso-time.js';
 import { Connection } from '../src/connections/connection.entity.js';
 import { User } from '../src/users/user.entity.js';
@@ -75,6 +76,34 @@ describe('@Exclude() on any response', () => {
     const res = await request(t.server).get('/test/plain');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ nested: { list: [1, 'two', null, { three: 3 }] } });
+  });
+});
+
+describe('logs without a per-request context', () => {
+  it('writes a 5xx error line with the id of the request it failed', async () => {
+    const id = `req-${randomUUID()}`;
+    const sent: { status?: number; body?: unknown; headers: Record<string, string> } = { headers: {} };
+    const reply = {
+      header(name: string, value: string) {
+        sent.headers[name] = value;
+        return reply;
+      },
+      status(code: number) {
+        sent.status = code;
+        return reply;
+      },
+      send(body: unknown) {
+        sent.body = body;
+      },
+    };
+    const host = { switchToHttp: () => ({ getResponse: () => reply, getRequest: () => ({ id }) }) };
+    new HttpExceptionFilter().catch(new Error(`boom ${id}`), host as never);
+    expect(sent.status).toBe(500);
+    expect(sent.body).toEqual({ detail: 'Internal server error' });
+    const line = t.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.reqId === id);
+    expect(line, 'no error line with the request id').toBeDefined();
+    expect(line!.level).toBe(50);
+    expect(String(line!.msg)).toContain(`500 Error: boom ${id}`);
   });
 });
 
