@@ -35,6 +35,9 @@ const MINUTE_MS = 60_000;
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
+  // A route's rules are its metadata, which does not change: looked up once per handler and class.
+  private readonly rules = new WeakMap<object, WeakMap<object, RouteRules>>();
+
   constructor(
     private readonly reflector: Reflector,
     private readonly apiKeys: ApiKeysService,
@@ -42,45 +45,87 @@ export class ApiKeyGuard implements CanActivate {
     @Inject(AUTH_OPTIONS) private readonly options: AuthOptions,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
+  /**
+   * Synchronous where the answers are at hand (a cached key, counters in memory), so that a request
+   * pays for no promise here; a step that has to wait (the database, Redis) returns one.
+   */
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
+    const rules = this.rulesOf(context);
+    if (rules.isPublic) return true;
 
     const http = context.switchToHttp();
     const request = http.getRequest<FastifyRequest & { principal?: Principal }>();
     const reply = http.getResponse<FastifyReply>();
     const failures = `auth-failure:${request.ip}`;
-    const blockedFor = await this.limits.blockedFor(failures);
-    if (blockedFor > 0) throw tooManyFailures(reply, blockedFor);
+    return then(this.limits.blockedFor(failures), (blockedFor) => {
+      if (blockedFor > 0) throw tooManyFailures(reply, blockedFor);
+      const key = request.headers['x-api-key'];
+      const principal = typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY_LENGTH ? this.apiKeys.authenticate(key) : null;
+      return then(principal, (found) => (found ? this.admit(found, rules.scope, request, reply) : this.refuse(failures, reply)));
+    });
+  }
 
-    const key = request.headers['x-api-key'];
-    const principal =
-      typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY_LENGTH ? await this.apiKeys.authenticate(key) : null;
-    if (!principal) {
-      const record = await this.limits.increment(failures, MINUTE_MS, this.options.authFailureLimitPerMinute, MINUTE_MS, 'auth-failure');
+  /** Counts the request against its key's limit, then checks the key's scope. */
+  private admit(
+    principal: Principal,
+    needed: Scope,
+    request: FastifyRequest & { principal?: Principal },
+    reply: FastifyReply,
+  ): boolean | Promise<boolean> {
+    const limit = this.options.rateLimitPerMinute;
+    return then(this.limits.hit(`key:${principal.keyId}`, MINUTE_MS, limit, MINUTE_MS), (usage) => {
+      reply.header('X-RateLimit-Limit', limit);
+      reply.header('X-RateLimit-Remaining', Math.max(0, limit - usage.totalHits));
+      reply.header('X-RateLimit-Reset', usage.timeToExpire);
+      if (usage.isBlocked) {
+        reply.header('Retry-After', usage.timeToBlockExpire);
+        throw new ThrottlerException(
+          `Rate limit exceeded: ${limit} requests per minute per API key; retry after ${usage.timeToBlockExpire} s`,
+        );
+      }
+      if (!grants(principal.scopes, needed)) {
+        throw new ForbiddenException(`This API key lacks the "${needed}" scope`);
+      }
+      request.principal = principal;
+      return true;
+    });
+  }
+
+  /** Counts a failed authentication against the address: 401, or 429 once the address is blocked. */
+  private refuse(failures: string, reply: FastifyReply): Promise<never> | never {
+    return then(this.limits.hit(failures, MINUTE_MS, this.options.authFailureLimitPerMinute, MINUTE_MS), (record) => {
       if (record.isBlocked) throw tooManyFailures(reply, record.timeToBlockExpire);
       throw new UnauthorizedException(INVALID_KEY);
-    }
-
-    const limit = this.options.rateLimitPerMinute;
-    const usage = await this.limits.increment(`key:${principal.keyId}`, MINUTE_MS, limit, MINUTE_MS, 'api-key');
-    reply.header('X-RateLimit-Limit', limit);
-    reply.header('X-RateLimit-Remaining', Math.max(0, limit - usage.totalHits));
-    reply.header('X-RateLimit-Reset', usage.timeToExpire);
-    if (usage.isBlocked) {
-      reply.header('Retry-After', usage.timeToBlockExpire);
-      throw new ThrottlerException(
-        `Rate limit exceeded: ${limit} requests per minute per API key; retry after ${usage.timeToBlockExpire} s`,
-      );
-    }
-
-    const needed = this.reflector.getAllAndOverride<Scope>(REQUIRED_SCOPE, targets) ?? 'admin';
-    if (!grants(principal.scopes, needed)) {
-      throw new ForbiddenException(`This API key lacks the "${needed}" scope`);
-    }
-    request.principal = principal;
-    return true;
+    });
   }
+
+  private rulesOf(context: ExecutionContext): RouteRules {
+    const handler = context.getHandler();
+    const controller = context.getClass();
+    let byClass = this.rules.get(handler);
+    if (!byClass) this.rules.set(handler, (byClass = new WeakMap()));
+    let rules = byClass.get(controller);
+    if (!rules) {
+      const targets = [handler, controller];
+      rules = {
+        isPublic: this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets) === true,
+        scope: this.reflector.getAllAndOverride<Scope>(REQUIRED_SCOPE, targets) ?? 'admin',
+      };
+      byClass.set(controller, rules);
+    }
+    return rules;
+  }
+}
+
+interface RouteRules {
+  isPublic: boolean;
+  /** The scope a key needs; a route that names none needs admin. */
+  scope: Scope;
+}
+
+/** `next(value)`, at once for a value, once it resolves for a promise. */
+function then<T, R>(value: T | Promise<T>, next: (value: T) => R | Promise<R>): R | Promise<R> {
+  return value instanceof Promise ? value.then(next) : next(value);
 }
 
 function tooManyFailures(reply: FastifyReply, seconds: number): HttpException {

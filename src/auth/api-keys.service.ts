@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash as digest, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { Sql } from '../database/sql.js';
 import type { Scope } from './scopes.js';
@@ -22,7 +22,8 @@ export interface Principal {
   scopes: Scope[];
 }
 
-interface CachedKey extends Principal {
+interface CachedKey {
+  principal: Principal;
   hash: Buffer;
   expiresAt: number | null;
   cachedUntil: number;
@@ -34,7 +35,7 @@ const KEY_PREFIX = 'wck_';
 const SHOWN_PREFIX_LENGTH = 12;
 
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return digest('sha256', key, 'hex');
 }
 
 @Injectable()
@@ -46,16 +47,22 @@ export class ApiKeysService {
   /**
    * The key's principal, or null for a key that is unknown, revoked or expired.
    * Keys are looked up by their SHA-256 hash, so no comparison runs over the secret itself.
+   * A key looked up in the last CACHE_TTL_MS is answered at once, without a promise (the guard asks
+   * on every request); any other is looked up in the database.
    */
-  async authenticate(key: string): Promise<Principal | null> {
-    const hashHex = hashApiKey(key);
-    const hash = Buffer.from(hashHex, 'hex');
+  authenticate(key: string): Principal | null | Promise<Principal | null> {
+    const hash = digest('sha256', key, 'buffer');
+    const hashHex = hash.toString('hex');
     const now = Date.now();
     const cached = this.cache.get(hashHex);
     if (cached && cached.cachedUntil > now && timingSafeEqual(cached.hash, hash)) {
       if (cached.expiresAt !== null && cached.expiresAt <= now) return null;
-      return { keyId: cached.keyId, scopes: cached.scopes };
+      return cached.principal;
     }
+    return this.lookUp(hash, hashHex, now);
+  }
+
+  private async lookUp(hash: Buffer, hashHex: string, now: number): Promise<Principal | null> {
     // One round trip both authenticates and records the use.
     const [row] = await this.sql.rows<{ id: string; scopes: Scope[]; expires_at: Date | null }>(
       `UPDATE api_keys SET last_used_at = now()
@@ -67,14 +74,9 @@ export class ApiKeysService {
       this.cache.delete(hashHex);
       return null;
     }
-    this.cache.set(hashHex, {
-      keyId: row.id,
-      scopes: row.scopes,
-      hash,
-      expiresAt: row.expires_at?.getTime() ?? null,
-      cachedUntil: now + CACHE_TTL_MS,
-    });
-    return { keyId: row.id, scopes: row.scopes };
+    const principal: Principal = Object.freeze({ keyId: row.id, scopes: Object.freeze(row.scopes) as Scope[] });
+    this.cache.set(hashHex, { principal, hash, expiresAt: row.expires_at?.getTime() ?? null, cachedUntil: now + CACHE_TTL_MS });
+    return principal;
   }
 
   /** Creates a key and returns it with its secret, which is not kept and cannot be shown again. */
@@ -114,7 +116,7 @@ export class ApiKeysService {
       `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id`,
       [id],
     );
-    for (const [hash, entry] of this.cache) if (entry.keyId === id) this.cache.delete(hash);
+    for (const [hash, entry] of this.cache) if (entry.principal.keyId === id) this.cache.delete(hash);
     return rows.length > 0;
   }
 }

@@ -13,11 +13,16 @@ export interface RateLimitRecord {
 /**
  * A fixed-window counter per key: O(1) memory and time per hit, whatever the limit, so raising a
  * limit (as benchmarks do) costs nothing. `blockedFor` reads a block without counting a hit.
+ *
+ * `hit` and `blockedFor` answer at once, without a promise, when the storage can (in memory): the
+ * guard runs them on every request.
  */
 export interface RateLimitStorage extends ThrottlerStorage {
   increment(key: string, ttlMs: number, limit: number, blockMs: number, name: string): Promise<RateLimitRecord>;
+  /** increment(), answered without a promise where the storage can. */
+  hit(key: string, ttlMs: number, limit: number, blockMs: number): RateLimitRecord | Promise<RateLimitRecord>;
   /** Seconds the key is still blocked for; 0 when it is not. */
-  blockedFor(key: string): Promise<number>;
+  blockedFor(key: string): number | Promise<number>;
   close(): Promise<void>;
 }
 
@@ -29,6 +34,10 @@ export class MemoryRateLimitStorage implements RateLimitStorage {
   private readonly sweeper = setInterval(() => this.sweep(), 60_000).unref();
 
   async increment(key: string, ttlMs: number, limit: number, blockMs: number): Promise<RateLimitRecord> {
+    return this.hit(key, ttlMs, limit, blockMs);
+  }
+
+  hit(key: string, ttlMs: number, limit: number, blockMs: number): RateLimitRecord {
     const now = Date.now();
     let window = this.windows.get(key);
     if (!window || window.resetAt <= now) {
@@ -46,7 +55,7 @@ export class MemoryRateLimitStorage implements RateLimitStorage {
     };
   }
 
-  async blockedFor(key: string): Promise<number> {
+  blockedFor(key: string): number {
     const window = this.windows.get(key);
     return window ? seconds(window.blockedUntil - Date.now()) : 0;
   }
@@ -94,6 +103,10 @@ export class RedisRateLimitStorage implements RateLimitStorage {
       isBlocked,
       timeToBlockExpire: isBlocked ? seconds(blockedMs) : 0,
     };
+  }
+
+  hit(key: string, ttlMs: number, limit: number, blockMs: number): Promise<RateLimitRecord> {
+    return this.increment(key, ttlMs, limit, blockMs);
   }
 
   async blockedFor(key: string): Promise<number> {

@@ -7,7 +7,10 @@ import type { preSerializationHookHandler } from 'fastify';
 function onlyPlainData(value: unknown, depth = 0): boolean {
   if (value === null || typeof value !== 'object') return true;
   if (depth > 8) return false;
-  if (Array.isArray(value)) return value.every((item) => onlyPlainData(item, depth + 1));
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!onlyPlainData(value[i], depth + 1)) return false;
+    return true;
+  }
   if (Object.getPrototypeOf(value) !== Object.prototype) return false;
   for (const key in value) if (!onlyPlainData((value as Record<string, unknown>)[key], depth + 1)) return false;
   return true;
