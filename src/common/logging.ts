@@ -82,6 +82,8 @@ export function loggingModule(level: LogLevel, stream?: DestinationStream): Dyna
   });
 }
 
+const passThrough = <T>(value: T): T => value;
+
 /**
  * Fastify's onResponse hook that writes one line per request, `request completed` (level `error` for a
  * 5xx), with the request's id, method, URL and address, the status and the time taken in ms. It runs
@@ -93,8 +95,6 @@ export function loggingModule(level: LogLevel, stream?: DestinationStream): Dyna
  * pass, which copies every logged object and cost the list endpoint about a tenth of its throughput,
  * and without copying req and res again. Every other log call keeps redaction and serializers.
  */
-const passThrough = <T>(value: T): T => value;
-
 export function requestLogHook(): onResponseHookHandler {
   let root: PinoLogger['logger'] | undefined;
   let lines: PinoLogger['logger'] | undefined;
