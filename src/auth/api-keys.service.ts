@@ -41,6 +41,11 @@ export function hashApiKey(key: string): string {
 @Injectable()
 export class ApiKeysService {
   private readonly cache = new Map<string, CachedKey>();
+  // Lookups under way, by key hash: requests that miss the cache together share one (see authenticate).
+  private readonly lookups = new Map<string, Promise<Principal | null>>();
+  // Bumped by every revocation: a lookup that began before one may have read the key as valid, so
+  // its answer is not cached.
+  private revocations = 0;
 
   constructor(private readonly sql: Sql) {}
 
@@ -48,7 +53,9 @@ export class ApiKeysService {
    * The key's principal, or null for a key that is unknown, revoked or expired.
    * Keys are looked up by their SHA-256 hash, so no comparison runs over the secret itself.
    * A key looked up in the last CACHE_TTL_MS is answered at once, without a promise (the guard asks
-   * on every request); any other is looked up in the database.
+   * on every request); any other is looked up in the database, once for all the requests that carry
+   * it meanwhile: when a busy key's cache entry lapses, its next requests all miss together, and a
+   * lookup each would queue them on the same row's lock.
    */
   authenticate(key: string): Principal | null | Promise<Principal | null> {
     const hash = digest('sha256', key, 'buffer');
@@ -59,10 +66,17 @@ export class ApiKeysService {
       if (cached.expiresAt !== null && cached.expiresAt <= now) return null;
       return cached.principal;
     }
-    return this.lookUp(hash, hashHex, now);
+    const pending = this.lookups.get(hashHex);
+    if (pending) return pending;
+    const lookup: Promise<Principal | null> = this.lookUp(hash, hashHex, now).finally(() => {
+      if (this.lookups.get(hashHex) === lookup) this.lookups.delete(hashHex);
+    });
+    this.lookups.set(hashHex, lookup);
+    return lookup;
   }
 
   private async lookUp(hash: Buffer, hashHex: string, now: number): Promise<Principal | null> {
+    const revocations = this.revocations;
     // One round trip both authenticates and records the use.
     const [row] = await this.sql.rows<{ id: string; scopes: Scope[]; expires_at: Date | null }>(
       `UPDATE api_keys SET last_used_at = now()
@@ -75,7 +89,9 @@ export class ApiKeysService {
       return null;
     }
     const principal: Principal = Object.freeze({ keyId: row.id, scopes: Object.freeze(row.scopes) as Scope[] });
-    this.cache.set(hashHex, { principal, hash, expiresAt: row.expires_at?.getTime() ?? null, cachedUntil: now + CACHE_TTL_MS });
+    if (revocations === this.revocations) {
+      this.cache.set(hashHex, { principal, hash, expiresAt: row.expires_at?.getTime() ?? null, cachedUntil: now + CACHE_TTL_MS });
+    }
     return principal;
   }
 
@@ -116,6 +132,9 @@ export class ApiKeysService {
       `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id`,
       [id],
     );
+    // Lookups under way may have read the key before it was revoked: later requests start their own.
+    this.revocations += 1;
+    this.lookups.clear();
     for (const [hash, entry] of this.cache) if (entry.principal.keyId === id) this.cache.delete(hash);
     return rows.length > 0;
   }
