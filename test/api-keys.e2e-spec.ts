@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectError } from './support/http-helpers.js';
 import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -62,15 +63,6 @@ async function call(method: Method, path: string, key: string | null = ADMIN_KEY
   if (key !== null) req = req.set('X-API-Key', key);
   if (body !== undefined) req = req.send(body as object);
   return req;
-}
-
-/** An error response: the status, and a body that is exactly {"detail": "<string>"} mentioning each of `mentions`. */
-function expectError(res: request.Response, status: number, ...mentions: string[]): void {
-  expect(res.status, res.text).toBe(status);
-  expect(res.headers['content-type']).toMatch(/application\/json/);
-  expect(Object.keys(res.body)).toEqual(['detail']);
-  expect(typeof res.body.detail).toBe('string');
-  for (const mention of mentions) expect(res.body.detail).toContain(mention);
 }
 
 async function createKey(scopes: Scope[], extra: Record<string, unknown> = {}): Promise<CreatedKey> {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './support/test-app.js';
 import { SPEC_EXAMPLE, SPEC_USER_ID } from './support/spec-example.js';
-import { expectError, httpHelpers, keysContainingToken } from './support/http-helpers.js';
+import { expectError, httpHelpers, keysContainingToken, storedTokens } from './support/http-helpers.js';
 
 // ---------------------------------------------------------------------------------------------
 // The contract's fixed shapes
@@ -74,15 +74,6 @@ async function listConnections(userId: string, query = ''): Promise<ConnectionBo
   expect(res.status, res.text).toBe(200);
   expect(Array.isArray(res.body)).toBe(true);
   return res.body as ConnectionBody[];
-}
-
-async function storedTokens(userId: string, provider: string) {
-  const rows = await t.query<{ access_token: string | null; refresh_token: string | null }>(
-    'SELECT access_token, refresh_token FROM connections WHERE user_id = $1 AND provider = $2',
-    [userId, provider],
-  );
-  expect(rows).toHaveLength(1);
-  return rows[0];
 }
 
 const PAST = '2020-01-01T00:00:00Z';
@@ -356,7 +347,7 @@ describe('connections API', () => {
       expect(list.text).not.toContain(access);
       expect(list.text).not.toContain(refresh);
       expect(keysContainingToken(list.body)).toEqual([]);
-      const stored = await storedTokens(userId, 'strava');
+      const stored = await storedTokens(t, userId, 'strava');
       expect(stored.access_token).not.toBeNull();
       expect(stored.refresh_token).not.toBeNull();
     });
@@ -539,7 +530,7 @@ describe('connections API', () => {
       const refresh = token('refresh');
       const put = await putConnection(userId, 'garmin', { access_token: access, refresh_token: refresh });
       expect(put.status).toBe(201);
-      const before = await storedTokens(userId, 'garmin');
+      const before = await storedTokens(t, userId, 'garmin');
       expect(before.access_token).not.toBeNull();
       expect(before.refresh_token).not.toBeNull();
 
@@ -549,7 +540,7 @@ describe('connections API', () => {
 
       const rows = await listConnections(userId);
       expect(rows.map((c) => [c.id, c.provider, c.status])).toEqual([[put.body.id, 'garmin', 'revoked']]);
-      expect(await storedTokens(userId, 'garmin')).toEqual({ access_token: null, refresh_token: null });
+      expect(await storedTokens(t, userId, 'garmin')).toEqual({ access_token: null, refresh_token: null });
     });
 
     it('returns 204 again on a repeated disconnect, and the connection stays revoked', async () => {
@@ -559,7 +550,7 @@ describe('connections API', () => {
       const again = await call('delete', `/api/v1/users/${userId}/connections/strava`);
       expect(again.status).toBe(204);
       expect((await listConnections(userId)).map((c) => c.status)).toEqual(['revoked']);
-      expect(await storedTokens(userId, 'strava')).toEqual({ access_token: null, refresh_token: null });
+      expect(await storedTokens(t, userId, 'strava')).toEqual({ access_token: null, refresh_token: null });
     });
 
     it('only disconnects the given provider', async () => {
@@ -569,8 +560,8 @@ describe('connections API', () => {
       expect((await call('delete', `/api/v1/users/${userId}/connections/polar`)).status).toBe(204);
       const statuses = Object.fromEntries((await listConnections(userId)).map((c) => [c.provider, c.status]));
       expect(statuses).toEqual({ garmin: 'active', polar: 'revoked' });
-      expect((await storedTokens(userId, 'garmin')).access_token).not.toBeNull();
-      expect(await storedTokens(userId, 'polar')).toEqual({ access_token: null, refresh_token: null });
+      expect((await storedTokens(t, userId, 'garmin')).access_token).not.toBeNull();
+      expect(await storedTokens(t, userId, 'polar')).toEqual({ access_token: null, refresh_token: null });
     });
 
     it('returns 404 for a provider the user never connected', async () => {

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenCipher, tokenContext } from '../src/crypto/token-cipher.js';
+import { expectError, storedTokens } from './support/http-helpers.js';
 import { ADMIN_KEY, startTestApp, TOKEN_KEY, type TestApp } from './support/test-app.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -20,15 +21,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const POSITIVE_INTEGER = /^[1-9][0-9]*$/;
 
 type Method = 'get' | 'post' | 'put' | 'delete';
-
-/** An error response: the status, and a body that is exactly {"detail": "<string>"}. */
-function expectError(res: request.Response, status: number): void {
-  expect(res.status, res.text).toBe(status);
-  expect(res.headers['content-type']).toMatch(/application\/json/);
-  expect(Object.keys(res.body)).toEqual(['detail']);
-  expect(typeof res.body.detail).toBe('string');
-  expect(res.body.detail.length).toBeGreaterThan(0);
-}
 
 /** A token a provider might issue: random, and recognisable in any dump. */
 function providerToken(kind: 'access' | 'refresh'): string {
@@ -133,15 +125,6 @@ describe('security with the default limits', () => {
     expect(users.status).toBe(200);
   }
 
-  async function storedTokens(userId: string, provider: string) {
-    const rows = await t.query<{ access_token: string | null; refresh_token: string | null }>(
-      'SELECT access_token, refresh_token FROM connections WHERE user_id = $1 AND provider = $2',
-      [userId, provider],
-    );
-    expect(rows).toHaveLength(1);
-    return rows[0];
-  }
-
   describe('provider tokens at rest', () => {
     it('stores tokens as v1.<keyid>.<nonce>.<ciphertext>.<tag> that decrypt back with their row’s context', async () => {
       const userId = await createUser(t);
@@ -153,7 +136,7 @@ describe('security with the default limits', () => {
       });
       expect(put.status, put.text).toBe(201);
 
-      const stored = await storedTokens(userId, 'garmin');
+      const stored = await storedTokens(t, userId, 'garmin');
       expect(stored.access_token).toMatch(SEALED);
       expect(stored.refresh_token).toMatch(SEALED);
       expect(cipher.decrypt(stored.access_token!, tokenContext(userId, 'garmin', 'access_token'))).toBe(access);
@@ -172,8 +155,8 @@ describe('security with the default limits', () => {
         const put = await call(t, 'put', `/api/v1/users/${userId}/connections/${provider}`, ADMIN_KEY, { access_token: access });
         expect(put.status, put.text).toBe(201);
       }
-      const first = await storedTokens(userId, 'strava');
-      const second = await storedTokens(userId, 'polar');
+      const first = await storedTokens(t, userId, 'strava');
+      const second = await storedTokens(t, userId, 'polar');
       expect(first.access_token).toMatch(SEALED);
       expect(second.access_token).toMatch(SEALED);
       expect(first.access_token!.split('.')[2]).not.toBe(second.access_token!.split('.')[2]);
@@ -188,7 +171,7 @@ describe('security with the default limits', () => {
       const refresh = providerToken('refresh');
       const replaced = await call(t, 'put', path, ADMIN_KEY, { access_token: access, refresh_token: refresh });
       expect(replaced.status, replaced.text).toBe(200);
-      const stored = await storedTokens(userId, 'oura');
+      const stored = await storedTokens(t, userId, 'oura');
       expect(stored.access_token).toMatch(SEALED);
       expect(cipher.decrypt(stored.access_token!, tokenContext(userId, 'oura', 'access_token'))).toBe(access);
       expect(cipher.decrypt(stored.refresh_token!, tokenContext(userId, 'oura', 'refresh_token'))).toBe(refresh);
@@ -208,7 +191,7 @@ describe('security with the default limits', () => {
           provider_user_id: `pid-${randomUUID()}`,
         });
         expect(put.status, put.text).toBe(201);
-        const stored = await storedTokens(userId, provider);
+        const stored = await storedTokens(t, userId, provider);
         sealed.push(stored.access_token!, stored.refresh_token!);
       }
       const created = await call(t, 'post', '/api/v1/api-keys', ADMIN_KEY, { name: `at-rest-${randomUUID()}`, scopes: ['read'] });

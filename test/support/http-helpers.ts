@@ -63,8 +63,23 @@ export function expectError(res: request.Response, status: number, ...mentions: 
   expect(res.headers['content-type']).toMatch(/application\/json/);
   expect(Object.keys(res.body)).toEqual(['detail']);
   expect(typeof res.body.detail).toBe('string');
+  expect(res.body.detail.length).toBeGreaterThan(0);
   for (const mention of mentions) {
     if (typeof mention === 'string') expect(res.body.detail).toContain(mention);
     else expect(res.body.detail).toMatch(mention);
   }
+}
+
+/** The stored (encrypted) token columns of the user's one connection to the provider, read from the database. */
+export async function storedTokens(
+  t: TestApp,
+  userId: string,
+  provider: string,
+): Promise<{ access_token: string | null; refresh_token: string | null }> {
+  const rows = await t.query<{ access_token: string | null; refresh_token: string | null }>(
+    'SELECT access_token, refresh_token FROM connections WHERE user_id = $1 AND provider = $2',
+    [userId, provider],
+  );
+  expect(rows).toHaveLength(1);
+  return rows[0];
 }
