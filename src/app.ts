@@ -40,7 +40,7 @@ export async function createApp(config: RuntimeConfig, logStream?: DestinationSt
     done();
   });
   fastify.addHook('preValidation', (request, _reply, done) => {
-    const problem = request.body === undefined ? undefined : bodyProblem(request.body);
+    const problem = bodyProblem(request.body);
     done(problem ? new BadRequestException(problem) : undefined);
   });
   fastify.addHook('preSerialization', entitySerializerHook());

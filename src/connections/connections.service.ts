@@ -67,23 +67,19 @@ const COLUMNS = `c.id, c.user_id, c.provider, c.provider_user_id, c.provider_use
   c.created_at AT TIME ZONE 'UTC' AS created_at, c.updated_at AT TIME ZONE 'UTC' AS updated_at`;
 
 // One round trip tells an unknown user (no row) from a user without connections (one row of nulls).
-const LIST_FOR_USER = `
+const listForUser = (filters: string) => `
   SELECT ${COLUMNS}
     FROM users u
-    LEFT JOIN connections c ON c.user_id = u.id
+    LEFT JOIN connections c ON c.user_id = u.id${filters}
    WHERE u.id = $1
    ORDER BY c.last_synced_at DESC NULLS LAST, c.provider`;
 
-// The same with the optional filters. The unfiltered list (what nearly every caller asks for) has a
-// statement of its own, so that the database does not evaluate two always-true conditions per row.
-const LIST_FOR_USER_FILTERED = `
-  SELECT ${COLUMNS}
-    FROM users u
-    LEFT JOIN connections c ON c.user_id = u.id
+// The unfiltered list (what nearly every caller asks for) has a statement of its own, so that the
+// database does not evaluate two always-true conditions per row.
+const LIST_FOR_USER = listForUser('');
+const LIST_FOR_USER_FILTERED = listForUser(`
      AND ($2::text IS NULL OR ${EFFECTIVE_STATUS} = $2)
-     AND ($3::text IS NULL OR c.provider = $3)
-   WHERE u.id = $1
-   ORDER BY c.last_synced_at DESC NULLS LAST, c.provider`;
+     AND ($3::text IS NULL OR c.provider = $3)`);
 
 // `previous` is the status before the statement (null when the row is new).
 const UPSERT = `
