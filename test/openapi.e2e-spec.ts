@@ -11,7 +11,7 @@ import { startTestApp, type TestApp } from './support/test-app.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const COMMITTED_PATH = resolve(ROOT, 'openapi.json');
-const SPEC_PATH = resolve(ROOT, '../shared/spec/list-user-connections.txt');
+const SPEC_PATH = resolve(ROOT, 'docs/spec/list-user-connections.md');
 const STALE = 'openapi.json is out of date: run `npm run openapi` and commit the result';
 
 type Operation = {
@@ -49,10 +49,10 @@ function declaredRoutes(t: TestApp): { method: string; path: string; fastifyPath
   return routes;
 }
 
-/** The "Example Response" array of the spec's text. */
+/** The "Example Response" array of the spec (the first JSON block under its heading). */
 function specExample(): unknown {
   const text = readFileSync(SPEC_PATH, 'utf8');
-  const match = /Example Response\s*(\[[\s\S]*?\n\])/.exec(text);
+  const match = /## Example Response\s*```json\n(\[[\s\S]*?\n\])\n```/.exec(text);
   if (!match) throw new Error(`No "Example Response" array in ${SPEC_PATH}`);
   return JSON.parse(match[1]);
 }
