@@ -10,6 +10,7 @@ import { bodyProblem, clientErrorHandler, frameworkErrorHandler } from './common
 import { entitySerializerHook } from './common/entity-serializer.js';
 import { requestId, requestLogHook } from './common/logging.js';
 import { pageSecurityHeaders, securityHeaders } from './common/security-headers.js';
+import { fastifyTrustProxy } from './config/app.config.js';
 import { loadDemoData } from './database/demo-data.js';
 import { Sql } from './database/sql.js';
 import { serveApiDocs } from './openapi.js';
@@ -23,7 +24,16 @@ export async function createApp(config: RuntimeConfig, logStream?: DestinationSt
   const adapter = new FastifyAdapter({
     frameworkErrors: frameworkErrorHandler(security),
     bodyLimit: MAX_BODY_BYTES,
-    trustProxy: config.trustProxy,
+    trustProxy: fastifyTrustProxy(config.trustProxy),
+    // A request whose headers and body have not all arrived within REQUEST_TIMEOUT_MS gets a 408 (see
+    // clientErrorHandler) and its connection is closed; headers alone are bounded the same way. Node
+    // looks for such requests every connectionsCheckingInterval (30 s by default).
+    requestTimeout: config.requestTimeoutMs,
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: config.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, config.requestTimeoutMs),
+    },
     clientErrorHandler,
     requestIdHeader: false,
     genReqId: requestId,
@@ -34,6 +44,14 @@ export async function createApp(config: RuntimeConfig, logStream?: DestinationSt
   const fastify = adapter.getInstance();
   // JSON is the only body this API reads; anything else gets a 415 instead of reaching validation as a string.
   fastify.removeContentTypeParser('text/plain');
+  // Fastify's JSON parser (secure-json-parse, refusing __proto__ and constructor.prototype; bad JSON is a 400),
+  // except that an empty body is no body: many clients send `Content-Type: application/json` on a DELETE.
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body.length === 0) done(null, undefined);
+    else parseJson(request, body as string, done);
+  });
   // The hooks take Fastify's callback rather than being async: no promise per hook per request.
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.headers(isApiDocsPage(request.url) ? pageSecurity : security).header('X-Request-Id', request.id);
@@ -67,19 +85,30 @@ function isApiDocsPage(url: string): boolean {
   return url.startsWith('/docs') && (url.length === 5 || url[5] === '/' || url[5] === '?');
 }
 
-/** Registers BOOTSTRAP_API_KEY as an admin key; with none set and no key at all, makes one and prints it once. */
+/**
+ * Registers BOOTSTRAP_API_KEY as an admin key; with none set and no key at all, makes one and prints it
+ * once. Keys but no active admin key among them (all revoked or expired, BOOTSTRAP_API_KEY's too: a
+ * revoked key stays revoked) is a warning saying how to get one back.
+ */
 async function ensureApiKey(apiKeys: ApiKeysService, bootstrapKey: string | undefined, logger: Logger): Promise<void> {
   if (bootstrapKey) {
     if (await apiKeys.register('bootstrap', bootstrapKey, ['admin'])) logger.log('Registered BOOTSTRAP_API_KEY as an admin key');
+  } else if ((await apiKeys.count()) === 0) {
+    const { key } = await apiKeys.create('generated at first start', ['admin']);
+    // Written to the terminal once, outside the logger, so that no log pipeline keeps it.
+    process.stdout.write(
+      `\nNo API key existed, so an admin key was created. It is shown this once and stored only as a hash:\n\n` +
+        `    ${key}\n\n` +
+        `Send it in the X-API-Key header, e.g.\n` +
+        `    curl -H "X-API-Key: ${key}" http://localhost:3000/api/v1/users\n\n`,
+    );
     return;
   }
-  if ((await apiKeys.count()) > 0) return;
-  const { key } = await apiKeys.create('generated at first start', ['admin']);
-  // Written to the terminal once, outside the logger, so that no log pipeline keeps it.
-  process.stdout.write(
-    `\nNo API key existed, so an admin key was created. It is shown this once and stored only as a hash:\n\n` +
-      `    ${key}\n\n` +
-      `Send it in the X-API-Key header, e.g.\n` +
-      `    curl -H "X-API-Key: ${key}" http://localhost:3000/api/v1/users\n\n`,
-  );
+  if (!(await apiKeys.hasActiveAdminKey())) {
+    logger.warn(
+      'No active admin API key: each key is revoked, expired or without the admin scope' +
+        (bootstrapKey ? ', the one in BOOTSTRAP_API_KEY included (a revoked key stays revoked)' : '') +
+        '. To get one back, restart with BOOTSTRAP_API_KEY=<a new secret of 16+ characters>: it is registered as an admin key',
+    );
+  }
 }

@@ -2,7 +2,8 @@ import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, type HealthCheckResult, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { Public } from './auth/public.decorator.js';
-import { ErrorResponse } from './common/api-docs.js';
+import { ApiErrors } from './common/api-docs.js';
+import { LivenessResponse, ReadinessResponse } from './health-response.js';
 
 const DATABASE_TIMEOUT_MS = 1_500;
 
@@ -17,8 +18,8 @@ export class HealthController {
 
   /** The process is up and serving HTTP. */
   @Get('live')
-  @ApiOperation({ summary: 'Liveness: the process serves HTTP' })
-  @ApiResponse({ status: 200, example: { status: 'ok' } })
+  @ApiOperation({ operationId: 'getLiveness', summary: 'Liveness: the process serves HTTP', description: 'Public; needs no database.' })
+  @ApiResponse({ status: 200, description: 'Alive', type: LivenessResponse, example: { status: 'ok' } })
   live(): { status: 'ok' } {
     return { status: 'ok' };
   }
@@ -26,9 +27,9 @@ export class HealthController {
   /** Ready to serve: the database answers. 503 while it does not. */
   @Get('ready')
   @HealthCheck({ swaggerDocumentation: false })
-  @ApiOperation({ summary: 'Readiness: the database answers' })
-  @ApiResponse({ status: 200, example: { status: 'ok', info: { database: { status: 'up' } } } })
-  @ApiResponse({ status: 503, type: ErrorResponse, example: { detail: 'Not ready: database is down' } })
+  @ApiOperation({ operationId: 'getReadiness', summary: 'Readiness: the database answers', description: 'Public. 503 while the database does not answer.' })
+  @ApiResponse({ status: 200, description: 'Ready', type: ReadinessResponse, example: { status: 'ok', info: { database: { status: 'up' } } } })
+  @ApiErrors([503], { 503: 'Not ready: database is down' })
   async ready(): Promise<Pick<HealthCheckResult, 'status' | 'info'>> {
     try {
       const { status, info } = await this.health.check([() => this.database.pingCheck('database', { timeout: DATABASE_TIMEOUT_MS })]);

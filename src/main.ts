@@ -1,6 +1,8 @@
+import type { AddressInfo } from 'node:net';
 import { ConfigModule } from '@nestjs/config';
 import { Logger } from 'nestjs-pino';
 import { createApp } from './app.js';
+import { ApiKeysService } from './auth/api-keys.service.js';
 import { flushLogs } from './common/logging.js';
 import { appConfig, ConfigError } from './config/app.config.js';
 import { resolveTokenKey } from './crypto/token-key-file.js';
@@ -23,13 +25,13 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = app.get(Logger);
-  if (embedded) logger.log(`Using the embedded PostgreSQL in ${config.dataDir} (set DATABASE_URL to use your own)`);
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.log(`${signal} received, shutting down`);
+    flushLogs();
     await app.close();
     await embedded?.stop();
     flushLogs();
@@ -39,7 +41,17 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop('SIGINT'));
 
   await app.listen(config.port, config.host);
-  logger.log(`Listening on http://${config.host}:${config.port}`);
+  const { port } = app.getHttpServer().address() as AddressInfo;
+  // 0.0.0.0 and :: are where the service listens, not addresses a browser can open.
+  const base = `http://${['0.0.0.0', '::'].includes(config.host) ? 'localhost' : config.host}:${port}`;
+  logger.log(`Listening on ${base}`);
+  const adminKey = (await app.get(ApiKeysService).hasActiveAdminKey())
+    ? 'an active admin key exists'
+    : 'NO active admin key: restart with BOOTSTRAP_API_KEY=<16+ characters> to register one';
+  const database = embedded ? `embedded PostgreSQL, data in ${config.dataDir} (set DATABASE_URL to use your own)` : 'PostgreSQL at DATABASE_URL';
+  logger.log(`Ready: API ${base}/api/v1, docs ${base}/docs; ${database}; ${adminKey}`);
+  // The lines a person is waiting for appear at once; request lines are written within a second.
+  flushLogs();
 }
 
 main().catch((error: unknown) => {

@@ -1,9 +1,13 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DataSource } from 'typeorm';
+import { Logger } from 'nestjs-pino';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createApp } from '../src/app.js';
+import { KeyLabelsFromHash1795510000000 } from '../src/database/migrations/1795510000000-KeyLabelsFromHash.js';
 import { expectError } from './support/http-helpers.js';
-import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
+import { ADMIN_KEY, freshDatabase, startTestApp, type TestApp, testRuntimeConfig } from './support/test-app.js';
 
 // ---------------------------------------------------------------------------------------------
 // The contract's fixed shapes
@@ -51,6 +55,13 @@ let t: TestApp;
 const secrets = new Set<string>([ADMIN_KEY]);
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+/** What a key is listed by: `sha256:` and the first 8 hex digits of its hash. */
+const labelOf = (key: string) => `sha256:${sha256(key).slice(0, 8)}`;
+
+/** Every 8-character piece of a secret: none may be stored or shown (8 given hex digits turn up by chance once in 4 billion). */
+function fragmentsOf(secret: string): string[] {
+  return Array.from({ length: secret.length - 7 }, (_, i) => secret.slice(i, i + 8));
+}
 
 function uniqueName(label = 'key'): string {
   return `${label}-${randomUUID()}`;
@@ -104,7 +115,7 @@ describe('API keys', () => {
   });
 
   describe('POST /api/v1/api-keys', () => {
-    it('creates a key: 201 with id, name, prefix, scopes, expires_at, created_at and the key, which starts with the prefix', async () => {
+    it('creates a key: 201 with id, name, prefix, scopes, expires_at, created_at and the key; the prefix is made from its hash', async () => {
       const name = uniqueName();
       const res = await call('post', '/api/v1/api-keys', ADMIN_KEY, { name, scopes: ['read', 'write'] });
       expect(res.status, res.text).toBe(201);
@@ -118,18 +129,17 @@ describe('API keys', () => {
       expect([...body.scopes].sort()).toEqual(['read', 'write']);
       expect(body.expires_at).toBeNull();
       expect(body.created_at).toMatch(ISO_UTC);
-      expect(typeof body.prefix).toBe('string');
-      expect(body.prefix.length).toBeGreaterThan(0);
-      expect(body.key.startsWith(body.prefix)).toBe(true);
+      expect(body.prefix).toBe(labelOf(body.key));
     });
 
-    it('makes keys of wck_ and 43 base64url characters, all different, whose prefix leaves at least 128 secret bits', async () => {
+    it('makes keys of wck_ and 43 base64url characters, all different, whose prefix shows none of the key', async () => {
       const keys = await Promise.all(Array.from({ length: 8 }, () => createKey(['read'])));
       for (const created of keys) {
         expect(created.key).toMatch(KEY_FORMAT);
         expect(Buffer.from(created.key.slice(4), 'base64url')).toHaveLength(32);
-        // What the prefix does not show is still at least 128 bits of the key's randomness.
-        expect((created.key.length - created.prefix.length) * 6).toBeGreaterThanOrEqual(128);
+        // The prefix is a function of the key's hash only: all 256 random bits stay secret.
+        expect(created.prefix).toMatch(/^sha256:[0-9a-f]{8}$/);
+        expect(created.prefix).toBe(labelOf(created.key));
       }
       expect(new Set(keys.map((k) => k.key)).size).toBe(keys.length);
       expect(new Set(keys.map((k) => k.id)).size).toBe(keys.length);
@@ -215,9 +225,19 @@ describe('API keys', () => {
         expect(res.text).not.toContain(secret);
         expect(res.text).not.toContain(sha256(secret));
       }
-      // The part of a key after its prefix is the secret; no fragment of it of 8 characters or more may show.
-      const hidden = created.key.slice(created.prefix.length);
-      for (let i = 0; i + 8 <= hidden.length; i++) expect(res.text).not.toContain(hidden.slice(i, i + 8));
+      // No fragment of any key, generated or the operator's (BOOTSTRAP_API_KEY), may show.
+      for (const secret of secrets) {
+        for (const fragment of fragmentsOf(secret)) expect(res.text, `shows "${fragment}" of a key`).not.toContain(fragment);
+      }
+    });
+
+    it("lists BOOTSTRAP_API_KEY by a label made from its hash, showing no part of it (it used to show the key's first quarter)", async () => {
+      const bootstrap = (await listKeys()).find((k) => k.name === 'bootstrap');
+      expect(bootstrap).toBeDefined();
+      expect(bootstrap!.prefix).toBe(labelOf(ADMIN_KEY));
+      const res = await call('get', '/api/v1/api-keys');
+      expect(res.text).not.toContain(ADMIN_KEY.slice(0, ADMIN_KEY.length >> 2));
+      for (const fragment of fragmentsOf(ADMIN_KEY)) expect(res.text).not.toContain(fragment);
     });
   });
 
@@ -295,7 +315,7 @@ describe('API keys', () => {
       const key = `wck_${randomUUID().replaceAll('-', '')}${randomUUID().replaceAll('-', '').slice(0, 11)}`;
       await t.query(
         `INSERT INTO api_keys (name, prefix, key_hash, scopes, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-        [uniqueName('expired'), key.slice(0, 12), sha256(key), ['admin'], '2020-01-01T00:00:00Z'],
+        [uniqueName('expired'), labelOf(key), sha256(key), ['admin'], '2020-01-01T00:00:00Z'],
       );
       for (const [method, path] of [
         ['get', '/api/v1/users'],
@@ -318,28 +338,57 @@ describe('API keys', () => {
       expect(row, 'the key has a row').toBeDefined();
       expect(row!.key_hash).toBe(sha256(created.key));
 
-      const hidden = created.key.slice(created.prefix.length);
       for (const stored of rows) {
+        expect(stored.prefix, 'the prefix column is made from the hash').toBe(`sha256:${String(stored.key_hash).slice(0, 8)}`);
         for (const [column, value] of Object.entries(stored)) {
           const text = value instanceof Date ? value.toISOString() : JSON.stringify(value);
-          for (const secret of secrets) expect(text, `api_keys.${column} holds a secret`).not.toContain(secret);
-          expect(text, `api_keys.${column} holds the secret part of a key`).not.toContain(hidden);
+          for (const secret of secrets) {
+            for (const fragment of fragmentsOf(secret)) expect(text, `api_keys.${column} holds part of a key`).not.toContain(fragment);
+          }
         }
       }
       // Each row's text form, too (covers any column the driver would hand back in another shape).
       const texts = await t.query<{ row: string }>('SELECT t::text AS row FROM api_keys t');
       expect(texts.length).toBe(rows.length);
       for (const { row: text } of texts) {
-        for (const secret of secrets) expect(text).not.toContain(secret);
-        expect(text).not.toContain(hidden);
+        for (const secret of secrets) for (const fragment of fragmentsOf(secret)) expect(text).not.toContain(fragment);
       }
     });
 
-    it('stores the bootstrap key as its hash too', async () => {
-      const rows = await t.query<{ key_hash: string }>('SELECT key_hash FROM api_keys WHERE key_hash = $1', [sha256(ADMIN_KEY)]);
-      expect(rows).toHaveLength(1);
+    it('stores the bootstrap key as its hash too, and no part of it', async () => {
+      const rows = await t.query<{ key_hash: string; prefix: string }>('SELECT key_hash, prefix FROM api_keys WHERE key_hash = $1', [
+        sha256(ADMIN_KEY),
+      ]);
+      expect(rows).toEqual([{ key_hash: sha256(ADMIN_KEY), prefix: labelOf(ADMIN_KEY) }]);
       const texts = await t.query<{ row: string }>('SELECT t::text AS row FROM api_keys t');
-      for (const { row } of texts) expect(row).not.toContain(ADMIN_KEY);
+      for (const { row } of texts) {
+        expect(row).not.toContain(ADMIN_KEY.slice(0, ADMIN_KEY.length >> 2));
+        for (const fragment of fragmentsOf(ADMIN_KEY)) expect(row).not.toContain(fragment);
+      }
+    });
+
+    it("rewrites the prefixes stored by earlier versions (the keys' first characters) from their hashes (migration KeyLabelsFromHash)", async () => {
+      const generated = `wck_${randomBytes(32).toString('base64url')}`;
+      const chosen = `operator-chosen-${randomUUID()}`;
+      secrets.add(generated).add(chosen);
+      for (const [key, prefix] of [
+        [generated, generated.slice(0, 12)],
+        [chosen, chosen.slice(0, chosen.length >> 2)],
+      ]) {
+        await t.query(`INSERT INTO api_keys (name, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4)`, [uniqueName('old'), prefix, sha256(key), ['read']]);
+      }
+      const runner = t.app.get(DataSource).createQueryRunner();
+      try {
+        await new KeyLabelsFromHash1795510000000().up(runner);
+      } finally {
+        await runner.release();
+      }
+      const rows = await t.query<{ key_hash: string; prefix: string }>('SELECT key_hash, prefix FROM api_keys WHERE key_hash = ANY($1)', [
+        [sha256(generated), sha256(chosen)],
+      ]);
+      expect(rows.map((r) => r.prefix).sort()).toEqual([labelOf(generated), labelOf(chosen)].sort());
+      const listed = await call('get', '/api/v1/api-keys');
+      for (const fragment of [...fragmentsOf(generated), ...fragmentsOf(chosen)]) expect(listed.text).not.toContain(fragment);
     });
   });
 
@@ -524,5 +573,139 @@ describe('API keys', () => {
         expect(res.body).toEqual(INVALID_KEY_BODY);
       }
     });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The last active admin key
+// ---------------------------------------------------------------------------------------------
+
+describe('the last active admin key', () => {
+  /** An app of its own, whose admin keys these tests count. */
+  let own: TestApp;
+  /** The admin key the tests of this block act with: the bootstrap key at first. */
+  let admin: { id: string; key: string };
+
+  const send = (method: Method, path: string, key: string, body?: unknown) => {
+    let req = request(own.server)[method](path).set('X-API-Key', key);
+    if (body !== undefined) req = req.send(body as object);
+    return req;
+  };
+
+  async function newKey(scopes: Scope[]): Promise<CreatedKey> {
+    const res = await send('post', '/api/v1/api-keys', admin.key, { name: uniqueName(scopes.join('+')), scopes });
+    expect(res.status, res.text).toBe(201);
+    secrets.add(res.body.key);
+    return res.body as CreatedKey;
+  }
+
+  async function activeAdminIds(): Promise<string[]> {
+    const rows = await own.query<{ id: string }>(
+      `SELECT id FROM api_keys WHERE 'admin' = ANY(scopes) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) ORDER BY id`,
+    );
+    return rows.map((row) => row.id);
+  }
+
+  beforeAll(async () => {
+    own = await startTestApp();
+    const listed = await send('get', '/api/v1/api-keys', ADMIN_KEY);
+    admin = { id: (listed.body as ListedKey[]).find((k) => k.name === 'bootstrap')!.id, key: ADMIN_KEY };
+  });
+  afterAll(async () => {
+    await own?.close();
+  });
+
+  it('cannot be revoked: 409 {"detail"}, and it keeps working; keys that are not active admin keys do not count', async () => {
+    // Neither a read and write key, nor a revoked admin key, nor an expired one, is an active admin key.
+    await newKey(['read', 'write']);
+    const revoked = await newKey(['admin']);
+    expect((await send('delete', `/api/v1/api-keys/${revoked.id}`, admin.key)).status).toBe(204);
+    const expiredKey = `wck_${randomBytes(32).toString('base64url')}`;
+    secrets.add(expiredKey);
+    await own.query(`INSERT INTO api_keys (name, prefix, key_hash, scopes, expires_at) VALUES ($1, $2, $3, $4, $5)`, [
+      uniqueName('expired-admin'),
+      labelOf(expiredKey),
+      sha256(expiredKey),
+      ['admin'],
+      '2020-01-01T00:00:00Z',
+    ]);
+    expect(await activeAdminIds()).toEqual([admin.id]);
+
+    const res = await send('delete', `/api/v1/api-keys/${admin.id}`, admin.key);
+    expectError(res, 409, 'last active admin key');
+    for (const secret of secrets) expect(res.text).not.toContain(secret);
+    expect(await activeAdminIds()).toEqual([admin.id]);
+    expect((await send('get', '/api/v1/api-keys', admin.key)).status).toBe(200);
+    expect((await send('post', '/api/v1/users', admin.key, { id: randomUUID() })).status).toBe(201);
+    // Repeating it changes nothing either.
+    expectError(await send('delete', `/api/v1/api-keys/${admin.id}`, admin.key), 409);
+    expect((await send('get', '/api/v1/api-keys', admin.key)).status).toBe(200);
+  });
+
+  it('can be revoked once another active admin key exists, which is then the last one', async () => {
+    const other = await newKey(['admin']);
+    expect((await send('delete', `/api/v1/api-keys/${admin.id}`, other.key)).status).toBe(204);
+    expect((await send('get', '/api/v1/users', admin.key)).status).toBe(401);
+    admin = { id: other.id, key: other.key };
+    expect(await activeAdminIds()).toEqual([admin.id]);
+    expectError(await send('delete', `/api/v1/api-keys/${admin.id}`, admin.key), 409);
+    expect((await send('get', '/api/v1/api-keys', admin.key)).status).toBe(200);
+  });
+
+  it('of two concurrent revocations of the last two admin keys, exactly one succeeds', async () => {
+    for (let round = 0; round < 5; round++) {
+      const second = await newKey(['admin']);
+      expect(await activeAdminIds()).toHaveLength(2);
+      // Each key revokes itself, so that neither request can find its own key already revoked.
+      const responses = await Promise.all([
+        send('delete', `/api/v1/api-keys/${admin.id}`, admin.key),
+        send('delete', `/api/v1/api-keys/${second.id}`, second.key),
+      ]);
+      expect(responses.map((res) => res.status).sort(), `round ${round}`).toEqual([204, 409]);
+      const left = await activeAdminIds();
+      expect(left, `round ${round}`).toHaveLength(1);
+      admin = left[0] === admin.id ? admin : { id: second.id, key: second.key };
+      expect((await send('get', '/api/v1/api-keys', admin.key)).status).toBe(200);
+    }
+  });
+
+  it('a start with keys but no active admin key warns how to get one back; following it works', async () => {
+    const database = await freshDatabase();
+    // The warning as ensureApiKey hands it to the logger (nestjs-pino writes every application of a
+    // process to the stream of the first one, so a stream of this test's own would stay empty).
+    const warn = vi.spyOn(Logger.prototype, 'warn');
+    const warnings = () => warn.mock.calls.map((args) => String(args[0])).filter((message) => message.includes('No active admin API key'));
+    const startOn = (bootstrapApiKey: string | undefined) => createApp({ ...testRuntimeConfig(database.url), bootstrapApiKey });
+    try {
+      const first = await startOn(ADMIN_KEY);
+      expect(warnings()).toEqual([]);
+      // As an earlier version allowed (or a hand in the database): the only admin key revoked.
+      await first.get(DataSource).query(`UPDATE api_keys SET revoked_at = now()`);
+      await first.close();
+
+      for (const bootstrap of [undefined, ADMIN_KEY]) {
+        warn.mockClear();
+        await (await startOn(bootstrap)).close();
+        expect(warnings(), `BOOTSTRAP_API_KEY ${bootstrap ? 'the revoked key' : 'unset'}`).toHaveLength(1);
+        expect(warnings()[0]).toContain('restart with BOOTSTRAP_API_KEY=');
+        if (bootstrap) expect(warnings()[0]).toContain('stays revoked');
+        for (const fragment of fragmentsOf(ADMIN_KEY)) expect(warnings()[0]).not.toContain(fragment);
+      }
+
+      // Following the hint: a new BOOTSTRAP_API_KEY is an admin key, and nothing is left to warn about.
+      const recovered = `recovered-${randomUUID()}`;
+      warn.mockClear();
+      const app = await startOn(recovered);
+      try {
+        await app.getHttpAdapter().getInstance().ready();
+        expect((await request(app.getHttpServer()).get('/api/v1/api-keys').set('X-API-Key', recovered)).status).toBe(200);
+        expect(warnings()).toEqual([]);
+      } finally {
+        await app.close();
+      }
+    } finally {
+      warn.mockRestore();
+      await database.drop();
+    }
   });
 });

@@ -40,6 +40,7 @@ describe('loadConfig', () => {
       authFailureLimitPerMinute: 30,
       redisUrl: undefined,
       trustProxy: false,
+      requestTimeoutMs: 30_000,
       logLevel: 'info',
     });
   });
@@ -74,7 +75,8 @@ describe('loadConfig', () => {
         RATE_LIMIT_PER_MINUTE: '100',
         AUTH_FAILURE_LIMIT_PER_MINUTE: '5',
         REDIS_URL: 'rediss://cache:6380',
-        TRUST_PROXY: 'TRUE',
+        TRUST_PROXY: ' 10.0.0.0/8, 192.168.1.10 ,loopback',
+        REQUEST_TIMEOUT_MS: '5000',
         LOG_LEVEL: 'warn',
       }),
     ).toEqual({
@@ -92,7 +94,8 @@ describe('loadConfig', () => {
       rateLimitPerMinute: 100,
       authFailureLimitPerMinute: 5,
       redisUrl: 'rediss://cache:6380',
-      trustProxy: true,
+      trustProxy: ['10.0.0.0/8', '192.168.1.10', 'loopback'],
+      requestTimeoutMs: 5000,
       logLevel: 'warn',
     });
   });
@@ -117,12 +120,47 @@ describe('loadConfig', () => {
     ['AUTH_FAILURE_LIMIT_PER_MINUTE', { AUTH_FAILURE_LIMIT_PER_MINUTE: '1e3x' }],
     ['REDIS_URL', { REDIS_URL: 'localhost:6379' }],
     ['TRUST_PROXY', { TRUST_PROXY: 'sometimes' }],
+    ['TRUST_PROXY', { TRUST_PROXY: 'true' }],
+    ['TRUST_PROXY', { TRUST_PROXY: 'TRUE' }],
+    ['TRUST_PROXY', { TRUST_PROXY: 'yes' }],
+    ['TRUST_PROXY', { TRUST_PROXY: '33' }],
+    ['TRUST_PROXY', { TRUST_PROXY: '1.5' }],
+    ['TRUST_PROXY', { TRUST_PROXY: '10.0.0.1,' }],
+    ['TRUST_PROXY', { TRUST_PROXY: '10.0.0.0/33' }],
+    ['TRUST_PROXY', { TRUST_PROXY: '10.0.0.1, 0.0.0.0/0' }],
+    ['TRUST_PROXY', { TRUST_PROXY: '::/0' }],
+    ['TRUST_PROXY', { TRUST_PROXY: '10.0.0.0/0.0.0.0' }],
+    ['TRUST_PROXY', { TRUST_PROXY: 'proxy.internal' }],
+    ['REQUEST_TIMEOUT_MS', { REQUEST_TIMEOUT_MS: '0' }],
+    ['REQUEST_TIMEOUT_MS', { REQUEST_TIMEOUT_MS: '30s' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'verbose' }],
   ];
   it.each(bad)('a bad %s is a ConfigError naming it (%j)', (variable, env) => {
     const error = configError(env);
     expect(error.message).toMatch(new RegExp(`\\b${variable}\\b`));
     expect(error.message).not.toContain('\n');
+  });
+
+  it('reads TRUST_PROXY as off, a hop count, or a list of proxy addresses and CIDRs', () => {
+    for (const off of ['false', 'FALSE', 'no', '0', ' ']) expect(loadConfig({ TRUST_PROXY: off }).trustProxy, off).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: '10.1.2.3' }).trustProxy).toEqual(['10.1.2.3']);
+    expect(loadConfig({ TRUST_PROXY: '172.16.0.0/12,::1,fd00::/8,10.0.0.0/255.0.0.0,uniquelocal' }).trustProxy).toEqual([
+      '172.16.0.0/12',
+      '::1',
+      'fd00::/8',
+      '10.0.0.0/255.0.0.0',
+      'uniquelocal',
+    ]);
+  });
+
+  it('refuses TRUST_PROXY=true with one line saying why and what to set instead', () => {
+    const message = configError({ TRUST_PROXY: 'true' }).message;
+    expect(message).toMatch(/^TRUST_PROXY must be /);
+    expect(message).toContain('hop count');
+    expect(message).toContain('CIDR');
+    expect(message).toContain('X-Forwarded-For');
   });
 
   it('never repeats a secret in its message', () => {
@@ -142,11 +180,12 @@ describe('the compiled service', () => {
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
-  it('exits with code 1 and one stderr line naming PORT when PORT is bad', async () => {
+  /** Starts the compiled service with `env` in a clean environment; its exit code and output. */
+  async function start(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
     // A clean environment (no DATABASE_URL etc. from the caller) and a directory without a .env file.
     const child = spawn(process.execPath, [join(BUILD_DIR, 'src/main.js')], {
       cwd: workDir,
-      env: { PATH: process.env.PATH, HOME: workDir, DATA_DIR: join(workDir, 'data'), PORT: 'eighty' },
+      env: { PATH: process.env.PATH, HOME: workDir, DATA_DIR: join(workDir, 'data'), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -154,11 +193,26 @@ describe('the compiled service', () => {
     child.stdout.on('data', (chunk) => (stdout += chunk));
     child.stderr.on('data', (chunk) => (stderr += chunk));
     const code = await new Promise<number | null>((done) => child.on('close', done));
+    return { code, stdout, stderr };
+  }
+
+  it('exits with code 1 and one stderr line naming PORT when PORT is bad', async () => {
+    const { code, stdout, stderr } = await start({ PORT: 'eighty' });
     expect(code).toBe(1);
     const lines = stderr.split('\n').filter(Boolean);
     expect(lines, stderr).toHaveLength(1);
     expect(lines[0]).toMatch(/\bPORT\b/);
     expect(lines[0]).toContain('eighty');
+    expect(stdout).toBe('');
+  });
+
+  it('does not start with TRUST_PROXY=true: exit code 1 and one stderr line naming TRUST_PROXY', async () => {
+    const { code, stdout, stderr } = await start({ TRUST_PROXY: 'true' });
+    expect(code).toBe(1);
+    const lines = stderr.split('\n').filter(Boolean);
+    expect(lines, stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/\bTRUST_PROXY\b/);
+    expect(lines[0]).toContain('hop count');
     expect(stdout).toBe('');
   });
 });

@@ -495,7 +495,7 @@ describe('refreshTokens', () => {
   });
 
   it.skipIf(!ON_POSTGRESQL)(
-    'two application instances on one database refreshing the same connection at once call the refresher once in total',
+    'two application instances on one database refreshing the same connection at once call the refresher once in total (PostgreSQL only: the embedded database serves one connection, so a second instance cannot join it)',
     async () => {
       const other = await startConsumerApp(t.database);
       try {
@@ -653,6 +653,106 @@ describe('deleting a user', () => {
     );
     expect(await rejection(t.connections.listForUser(userId))).toBeInstanceOf(UserNotFoundError);
     expect(await rejection(t.connections.getAccessToken(garmin.id))).toBeInstanceOf(ConnectionNotFoundError);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// upsert with status revoked, racing first writes
+// ---------------------------------------------------------------------------------------------
+
+describe('upsert', () => {
+  it('with status revoked stores no tokens nor expiry, on a new connection and on one it replaces', async () => {
+    const userId = await newUser();
+    const created = await t.connections.upsert(userId, 'oura', { ...grant(), status: 'revoked' });
+    expect(created).toMatchObject({ created: true, connection: { status: 'revoked' } });
+    expect(await stored(created.connection.id)).toMatchObject({ access_token: null, refresh_token: null, token_expires_at: null });
+
+    const active = await t.connections.link(userId, 'fitbit', grant());
+    expect((await stored(active.id)).access_token).not.toBeNull();
+    const replaced = await t.connections.upsert(userId, 'fitbit', { ...grant(), status: 'revoked' });
+    expect(replaced).toMatchObject({ created: false, connection: { id: active.id, status: 'revoked' } });
+    expect(await stored(active.id)).toMatchObject({ access_token: null, refresh_token: null, token_expires_at: null });
+    expect(await rejection(t.connections.getAccessToken(active.id))).toBeInstanceOf(ConnectionNotActiveError);
+    expect(eventsOf(active.id)).toEqual([
+      event(CONNECTION_EVENTS.created, active, 'linked'),
+      event(CONNECTION_EVENTS.revoked, active, 'imported'),
+    ]);
+  });
+
+  it.skipIf(!ON_POSTGRESQL)(
+    'of 20 concurrent first links, exactly one reports created and one connection.created is emitted (PostgreSQL only: the embedded database runs one statement at a time, so nothing races on it)',
+    async () => {
+      const userId = await newUser();
+      const grants = Array.from({ length: 20 }, () => grant());
+      const results = await Promise.all(grants.map((g) => t.connections.upsert(userId, 'withings', g)));
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      const [connection] = await t.connections.listForUser(userId);
+      expect(new Set(results.map((r) => r.connection.id))).toEqual(new Set([connection.id]));
+      expect(eventsOf(connection.id)).toEqual([event(CONNECTION_EVENTS.created, connection, 'linked')]);
+      // The tokens stored are those of one of the calls, and readable.
+      expect(grants.map((g) => g.accessToken)).toContain(await t.connections.getAccessToken(connection.id));
+    },
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// UUID arguments in either case, and arguments that are not UUIDs
+// ---------------------------------------------------------------------------------------------
+
+describe('UUID arguments', () => {
+  const upper = (id: string) => id.toUpperCase();
+
+  it('in upper case work as in lower case: tokens linked through one are read through the other', async () => {
+    const userId = await newUser();
+    const g = grant();
+    const linked = await t.connections.link(upper(userId), 'garmin', g);
+    expect(linked.user_id).toBe(userId);
+    expect(linked.id).toBe(linked.id.toLowerCase());
+    expect(await t.connections.getAccessToken(linked.id)).toBe(g.accessToken);
+    expect(await t.connections.getAccessToken(upper(linked.id))).toBe(g.accessToken);
+    expect(await t.connections.listForUser(upper(userId))).toEqual(await t.connections.listForUser(userId));
+    expect(await t.connections.listForUser(upper(userId), { status: 'active' })).toEqual([linked]);
+
+    const synced = await t.connections.recordSync(upper(linked.id), new Date('2024-05-01T12:00:00Z'));
+    expect(synced).toMatchObject({ id: linked.id, last_synced_at: '2024-05-01T12:00:00Z' });
+
+    const fresh = token('access');
+    const { refresher, handed } = recordingRefresher(() => ({ accessToken: fresh }));
+    expect(await t.connections.refreshTokens(upper(linked.id), refresher)).toEqual({ outcome: 'refreshed', accessToken: fresh });
+    expect(handed[0]).toMatchObject({ accessToken: g.accessToken, refreshToken: g.refreshToken });
+    expect(await t.connections.getAccessToken(linked.id)).toBe(fresh);
+
+    const { connection: replaced, created } = await t.connections.upsert(upper(userId), 'garmin', { ...grant(), status: 'active' });
+    expect(created).toBe(false);
+    expect(replaced.id).toBe(linked.id);
+
+    expect((await t.connections.markExpired(upper(linked.id), 'token_lapsed')).status).toBe('expired');
+    expect((await t.connections.markRevoked(upper(linked.id), 'user_disconnected')).status).toBe('revoked');
+    expect(await stored(linked.id)).toMatchObject({ access_token: null, refresh_token: null });
+
+    const other = await t.connections.link(userId, 'strava', grant());
+    expect((await t.connections.disconnect(upper(userId), 'strava')).status).toBe('revoked');
+    expect(eventsOf(other.id).slice(-1)).toEqual([event(CONNECTION_EVENTS.revoked, other, 'user_disconnected')]);
+    expect(eventsOf(linked.id).map((e) => e.payload.user_id)).toEqual(eventsOf(linked.id).map(() => userId));
+  });
+
+  it('that are not UUIDs get the method’s not-found error, not a database error', async () => {
+    for (const id of ['not-a-uuid', '', `${randomUUID()}x`, randomUUID().replaceAll('-', ''), "'; DROP TABLE connections; --"]) {
+      expect(await rejection(t.connections.listForUser(id)), id).toBeInstanceOf(UserNotFoundError);
+      expect(await rejection(t.connections.link(id, 'garmin', grant())), id).toBeInstanceOf(UserNotFoundError);
+      expect(await rejection(t.connections.upsert(id, 'garmin', grant())), id).toBeInstanceOf(UserNotFoundError);
+      expect(await rejection(t.connections.disconnect(id, 'garmin')), id).toBeInstanceOf(UserNotFoundError);
+      expect(await rejection(t.connections.recordSync(id)), id).toBeInstanceOf(ConnectionNotFoundError);
+      expect(await rejection(t.connections.markRevoked(id, 'user_disconnected')), id).toBeInstanceOf(ConnectionNotFoundError);
+      expect(await rejection(t.connections.markExpired(id, 'token_lapsed')), id).toBeInstanceOf(ConnectionNotFoundError);
+      expect(await rejection(t.connections.getAccessToken(id)), id).toBeInstanceOf(ConnectionNotFoundError);
+      const { refresher, handed } = recordingRefresher(() => ({ accessToken: token('access') }));
+      expect(await rejection(t.connections.refreshTokens(id, refresher)), id).toBeInstanceOf(ConnectionNotFoundError);
+      expect(handed).toEqual([]);
+    }
+    // And the service still answers.
+    const userId = await newUser();
+    expect(await t.connections.listForUser(userId)).toEqual([]);
   });
 });
 

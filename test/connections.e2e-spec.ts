@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONNECTION_EVENTS, type ConnectionEvent } from '../src/connections/connection.events.js';
+import { RevokedConnectionsHoldNoTokens1795510000001 } from '../src/database/migrations/1795510000001-RevokedConnectionsHoldNoTokens.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 import { SPEC_EXAMPLE, SPEC_USER_ID } from './support/spec-example.js';
 import { expectError, httpHelpers, keysContainingToken, storedTokens } from './support/http-helpers.js';
@@ -75,6 +79,9 @@ async function listConnections(userId: string, query = ''): Promise<ConnectionBo
   expect(Array.isArray(res.body)).toBe(true);
   return res.body as ConnectionBody[];
 }
+
+/** Races need concurrent sessions, which the embedded database (one session) does not have. */
+const ON_POSTGRESQL = Boolean(process.env.DATABASE_URL);
 
 const PAST = '2020-01-01T00:00:00Z';
 const FUTURE = '2999-01-01T00:00:00Z';
@@ -351,6 +358,100 @@ describe('connections API', () => {
       expect(stored.access_token).not.toBeNull();
       expect(stored.refresh_token).not.toBeNull();
     });
+
+    describe('with status revoked', () => {
+      it('stores no tokens, nor their expiry, when it creates the connection', async () => {
+        const userId = await createUser();
+        const res = await putConnection(userId, 'garmin', {
+          access_token: token('access'),
+          refresh_token: token('refresh'),
+          token_expires_at: FUTURE,
+          status: 'revoked',
+        });
+        expect(res.status, res.text).toBe(201);
+        expect(res.body.status).toBe('revoked');
+        expect(await storedTokens(t, userId, 'garmin')).toEqual({ access_token: null, refresh_token: null });
+        const [row] = await t.query<{ token_expires_at: Date | null }>(
+          'SELECT token_expires_at FROM connections WHERE user_id = $1 AND provider = $2',
+          [userId, 'garmin'],
+        );
+        expect(row.token_expires_at).toBeNull();
+      });
+
+      it('erases the tokens of an active connection it replaces', async () => {
+        const userId = await createUser();
+        expect((await putConnection(userId, 'strava', { access_token: token('access'), refresh_token: token('refresh') })).status).toBe(201);
+        const before = await storedTokens(t, userId, 'strava');
+        expect(before.access_token).not.toBeNull();
+        expect(before.refresh_token).not.toBeNull();
+
+        const res = await putConnection(userId, 'strava', { access_token: token('access'), refresh_token: token('refresh'), status: 'revoked' });
+        expect(res.status, res.text).toBe(200);
+        expect(res.body.status).toBe('revoked');
+        expect(await storedTokens(t, userId, 'strava')).toEqual({ access_token: null, refresh_token: null });
+      });
+
+      it('erases the tokens that earlier versions stored on revoked connections (migration RevokedConnectionsHoldNoTokens)', async () => {
+        const userId = await createUser();
+        expect((await putConnection(userId, 'coros', { access_token: token('access'), refresh_token: token('refresh') })).status).toBe(201);
+        const migration = new RevokedConnectionsHoldNoTokens1795510000001();
+        // One runner for every statement: the embedded database's pool has a single connection.
+        const runner = t.app.get(DataSource).createQueryRunner();
+        try {
+          await migration.down(runner);
+          // What PUT with status revoked used to leave behind.
+          await runner.query(`UPDATE connections SET status = 'revoked' WHERE user_id = $1`, [userId]);
+          const [before] = await runner.query(`SELECT access_token, refresh_token FROM connections WHERE user_id = $1`, [userId]);
+          expect(before.access_token).not.toBeNull();
+          expect(before.refresh_token).not.toBeNull();
+          await migration.up(runner);
+        } finally {
+          await runner.release();
+        }
+        expect(await storedTokens(t, userId, 'coros')).toEqual({ access_token: null, refresh_token: null });
+        expect((await listConnections(userId)).map((c) => c.status)).toEqual(['revoked']);
+      });
+
+      it('is refused by the database itself should any write store a token on a revoked connection', async () => {
+        const userId = await createUser();
+        expect((await putConnection(userId, 'polar', { access_token: token('access'), status: 'revoked' })).status).toBe(201);
+        await expect(
+          t.query(`UPDATE connections SET access_token = 'v1.x.y.z.w' WHERE user_id = $1 AND provider = 'polar'`, [userId]),
+        ).rejects.toThrow(/ck_connections_revoked_no_tokens/);
+        expect(await storedTokens(t, userId, 'polar')).toEqual({ access_token: null, refresh_token: null });
+      });
+    });
+
+    it.skipIf(!ON_POSTGRESQL)(
+      'answers exactly one of 20 concurrent first PUTs with 201, and emits one connection.created (PostgreSQL only: the embedded database runs one statement at a time, so nothing races on it)',
+      async () => {
+        const events = t.app.get(EventEmitter2);
+        for (let round = 0; round < 3; round++) {
+          const userId = await createUser();
+          const seen: { name: string; reason: string }[] = [];
+          const listeners = Object.values(CONNECTION_EVENTS).map((name) => {
+            const listener = (event: ConnectionEvent) => {
+              if (event.user_id === userId) seen.push({ name, reason: event.reason });
+            };
+            events.on(name, listener);
+            return () => events.off(name, listener);
+          });
+          try {
+            const responses = await Promise.all(
+              Array.from({ length: 20 }, () => putConnection(userId, 'whoop', { access_token: token('access') })),
+            );
+            const statuses = responses.map((res) => res.status);
+            expect(statuses.filter((status) => status === 201), `round ${round}: 201s`).toHaveLength(1);
+            expect(statuses.filter((status) => status === 200), `round ${round}: 200s`).toHaveLength(19);
+            expect(new Set(responses.map((res) => res.body.id)).size).toBe(1);
+            expect(await listConnections(userId)).toHaveLength(1);
+            expect(seen, `round ${round}`).toEqual([{ name: CONNECTION_EVENTS.created, reason: 'linked' }]);
+          } finally {
+            for (const off of listeners) off();
+          }
+        }
+      },
+    );
 
     it('replaces an existing connection: 200, the same id, the new values, still one connection', async () => {
       const userId = await createUser();

@@ -12,6 +12,8 @@ import { type CutMode, FaultyProxy } from './support/tcp-proxy.js';
 // and the checks read that database directly, not through the proxy.
 
 const onPostgres = Boolean(process.env.DATABASE_URL);
+// These reach the database through a TCP proxy that cuts or stalls it; the embedded database has no TCP port.
+const POSTGRES_ONLY = ' (PostgreSQL only: the faults are injected on its TCP connection)';
 const report = (line: string) => process.env.FAULTS_REPORT && console.info(`[faults] ${line}`);
 
 const PROVIDERS = ['garmin', 'strava', 'polar'] as const;
@@ -199,7 +201,7 @@ async function settle(db: pg.Client): Promise<{ state: string; query: string }[]
 // 1. The database becomes unreachable under load
 // ---------------------------------------------------------------------------------------------
 
-describe.skipIf(!onPostgres)('faults: the database becomes unreachable under load', () => {
+describe.skipIf(!onPostgres)(`faults: the database becomes unreachable under load${POSTGRES_ONLY}`, () => {
   const WORKERS = 16;
   const CONNECT_TIMEOUT_MS = 1_000;
   const STATEMENT_TIMEOUT_MS = 2_000;
@@ -286,7 +288,7 @@ describe.skipIf(!onPostgres)('faults: the database becomes unreachable under loa
 // 2. A statement stalls
 // ---------------------------------------------------------------------------------------------
 
-describe.skipIf(!onPostgres)('faults: a statement stalls behind a lock', () => {
+describe.skipIf(!onPostgres)(`faults: a statement stalls behind a lock${POSTGRES_ONLY}`, () => {
   const STATEMENT_TIMEOUT_MS = 500;
   const CONNECT_TIMEOUT_MS = 3_000;
   const config = { dbStatementTimeoutMs: STATEMENT_TIMEOUT_MS, dbConnectTimeoutMs: CONNECT_TIMEOUT_MS, dbPoolSize: 2 };
@@ -452,7 +454,7 @@ function possibleWorlds(log: Logged[]): World[] {
   return [...worlds.values()];
 }
 
-describe.skipIf(!onPostgres)('faults: writes cut off halfway', () => {
+describe.skipIf(!onPostgres)(`faults: writes cut off halfway${POSTGRES_ONLY}`, () => {
   const WORKERS = 12;
   const USERS_PER_WORKER = 3;
 

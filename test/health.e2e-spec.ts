@@ -61,7 +61,7 @@ describe('health', () => {
   });
 
   it.skipIf(!onPostgres)(
-    'GET /health/ready answers 503 {"detail"} while the database is unreachable, and 200 again once it is back, without a restart (PostgreSQL only)',
+    'GET /health/ready answers 503 {"detail"} while the database is unreachable, and 200 again once it is back, without a restart (PostgreSQL only: the outage is made on its TCP connection; the embedded database has none)',
     async () => {
       await proxy!.cut('refuse');
       const down = await readyUntil(t, 503);

@@ -4,8 +4,13 @@ import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RATE_LIMIT_STORAGE } from '../src/auth/auth.options.js';
+import { MAX_MEMORY_COUNTERS, MAX_STORED_KEY_LENGTH, MemoryRateLimitStorage, storedKey } from '../src/auth/rate-limit.storage.js';
+import { redactUrl } from '../src/common/logging.js';
 import { TokenCipher, tokenContext } from '../src/crypto/token-cipher.js';
 import { expectError, storedTokens } from './support/http-helpers.js';
 import { ADMIN_KEY, startTestApp, TOKEN_KEY, type TestApp } from './support/test-app.js';
@@ -208,7 +213,8 @@ describe('security with the default limits', () => {
         for (const form of plainForms(token)) expect(dump, `the database holds ${form}`).not.toContain(form);
       }
       expect(dump).not.toContain(apiKey);
-      expect(dump).not.toContain(apiKey.slice(created.body.prefix.length));
+      // No part of the key either (its listed prefix is made from its hash, not from the key).
+      for (let i = 0; i + 8 <= apiKey.length; i += 4) expect(dump).not.toContain(apiKey.slice(i, i + 8));
       expect(dump).not.toContain(ADMIN_KEY);
       expect(dump).not.toContain(TOKEN_KEY.toString('base64'));
       expect(dump).not.toContain(TOKEN_KEY.toString('hex'));
@@ -367,10 +373,12 @@ describe('security with the default limits', () => {
 
       // A key of every scope, each used.
       const keys: Record<string, string> = {};
+      const keyIds: Record<string, string> = {};
       for (const scope of ['read', 'write', 'admin']) {
         const res = await call(t, 'post', '/api/v1/api-keys', ADMIN_KEY, { name: `logs-${scope}-${randomUUID()}`, scopes: [scope] });
         expect(res.status, res.text).toBe(201);
         keys[scope] = res.body.key;
+        keyIds[scope] = res.body.id;
         secrets.push(res.body.key);
       }
       const admin = keys.admin;
@@ -407,9 +415,8 @@ describe('security with the default limits', () => {
         .send(`{"access_token": "${malformedToken}" x}`);
       expect(malformed.status).toBe(400);
       // Revoking a key, then trying it.
-      const listed = await call(t, 'get', '/api/v1/api-keys', admin);
-      const readKeyId = (listed.body as { id: string; prefix: string }[]).find((k) => keys.read.startsWith(k.prefix))!.id;
-      expect((await call(t, 'delete', `/api/v1/api-keys/${readKeyId}`, admin)).status).toBe(204);
+      expect((await call(t, 'get', '/api/v1/api-keys', admin)).status).toBe(200);
+      expect((await call(t, 'delete', `/api/v1/api-keys/${keyIds.read}`, admin)).status).toBe(204);
       expect((await call(t, 'get', '/api/v1/users', keys.read)).status).toBe(401);
 
       // Every request above has been logged by now.
@@ -476,6 +483,44 @@ describe('security with the default limits', () => {
       expect(entry?.req.id).toBe(incoming);
     });
 
+    it('redacts the values of sensitive query parameters in the request line, keeping the others', async () => {
+      const secret = `SECRET-${randomUUID()}`;
+      const code = `C-${randomUUID()}`;
+      const state = `S-${randomUUID()}`;
+      const token = providerToken('access');
+      const values = [secret, code, state, token];
+      const query = `api_key=${secret}&code=${code}&state=${state}&foo=bar&Access_Token=${token}&limit=5`;
+      for (const [path, status] of [
+        ['/api/v1/users', 200],
+        [`/no-such-route-${randomUUID()}`, 404],
+      ] as const) {
+        const res = await call(t, 'get', `${path}?${query}`);
+        expect(res.status, res.text).toBe(status);
+        const entry = await requestLine((e) => e.req?.id === res.headers['x-request-id']);
+        expect(entry, `no log line for ${path}`).toBeDefined();
+        expect(entry!.req.url).toBe(
+          `${path}?api_key=[redacted]&code=[redacted]&state=[redacted]&foo=bar&Access_Token=[redacted]&limit=5`,
+        );
+      }
+      for (const line of t.logs) for (const value of values) expect(line, `a log line holds ${value}`).not.toContain(value);
+    });
+
+    it('answers an unknown route with a 404 that names the path but never echoes the query string', async () => {
+      const secret = `SECRET-${randomUUID()}`;
+      const path = `/no-such-route-${randomUUID()}`;
+      for (const method of ['get', 'post', 'delete'] as const) {
+        const res = await call(t, method, `${path}?api_key=${secret}&foo=bar`);
+        expectError(res, 404, `Route ${method.toUpperCase()} ${path} not found`);
+        expect(res.text).not.toContain(secret);
+        expect(res.text).not.toContain('?');
+        expect(res.text).not.toContain('foo=bar');
+      }
+      // The same for a path under the API's prefix, and without a key.
+      const unauthenticated = await call(t, 'get', `/api/v1/nothing-here?token=${secret}`, null);
+      expect(unauthenticated.status).toBe(404);
+      expect(unauthenticated.text).not.toContain(secret);
+    });
+
     for (const { name, id } of [
       { name: 'one with spaces and markup', id: () => `bad id <script>${randomUUID()}</script>` },
       { name: 'one over 64 characters', id: () => `long-${randomUUID()}-${randomUUID()}` },
@@ -509,7 +554,7 @@ describe('failed-authentication limit (5 per minute)', () => {
     await t?.close();
   });
 
-  it('blocks an address after repeated wrong keys: 429 with Retry-After and {"detail"}, then even the valid admin key gets 429', async () => {
+  it('blocks an address after repeated wrong keys: 429 with Retry-After and {"detail"} for wrong and missing keys, while a valid key is still admitted', async () => {
     // Successful requests do not count as failures.
     for (let i = 0; i < 10; i++) expect((await call(t, 'get', '/api/v1/users')).status).toBe(200);
 
@@ -529,17 +574,316 @@ describe('failed-authentication limit (5 per minute)', () => {
     expectError(blocked!, 429);
     expect(blocked!.headers['retry-after']).toMatch(POSITIVE_INTEGER);
 
-    for (const [method, path] of [
-      ['get', '/api/v1/users'],
-      ['get', '/api/v1/api-keys'],
-      ['post', '/api/v1/users'],
+    // Many clients may share the address (NAT, a load balancer): a valid key is admitted, on any route,
+    // while the block holds for every wrong or missing key.
+    for (const [method, path, status] of [
+      ['get', '/api/v1/users', 200],
+      ['get', '/api/v1/api-keys', 200],
+      ['post', '/api/v1/users', 201],
     ] as const) {
-      const res = await call(t, method, path, ADMIN_KEY, method === 'post' ? { id: randomUUID() } : undefined);
-      expectError(res, 429);
-      expect(res.headers['retry-after']).toMatch(POSITIVE_INTEGER);
+      const body = method === 'post' ? { id: randomUUID() } : undefined;
+      const admitted = await call(t, method, path, ADMIN_KEY, body);
+      expect(admitted.status, `${method} ${path} with the valid key: ${admitted.text}`).toBe(status);
+      for (const wrong of [`wck_${randomBytes(32).toString('base64url')}`, null, 'short']) {
+        const res = await call(t, method, path, wrong, body);
+        expectError(res, 429, 'failed authentication');
+        expect(res.headers['retry-after']).toMatch(POSITIVE_INTEGER);
+      }
     }
+    // A key created after the block (so never cached) is admitted too, and a revoked one is refused with 429.
+    const created = await call(t, 'post', '/api/v1/api-keys', ADMIN_KEY, { name: `blocked-${randomUUID()}`, scopes: ['read'] });
+    expect(created.status, created.text).toBe(201);
+    expect((await call(t, 'get', '/api/v1/users', created.body.key)).status).toBe(200);
+    expect((await call(t, 'delete', `/api/v1/api-keys/${created.body.id}`, ADMIN_KEY)).status).toBe(204);
+    expectError(await call(t, 'get', '/api/v1/users', created.body.key), 429);
     // The block is on authentication, not on the public liveness probe.
     expect((await request(t.server).get('/health/live')).status).toBe(200);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Behind a proxy: TRUST_PROXY=1
+// ---------------------------------------------------------------------------------------------
+
+describe('behind one trusted proxy (TRUST_PROXY=1)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    // A route of the test's own that shows the address Fastify gives the request: the one the guard counts.
+    t = await startTestApp({ trustProxy: 1, authFailureLimitPerMinute: 3, rateLimitPerMinute: 1_000_000 }, (app) => {
+      app.getHttpAdapter().getInstance().get('/test/client-address', (req, reply) => {
+        reply.send({ ip: req.ip });
+      });
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  /** A request as the proxy forwards it: what the client sent as X-Forwarded-For, then the address the proxy saw. */
+  function viaProxy(clientSent: string | null, clientAddress: string, key: string | null) {
+    let req = request(t.server).get('/api/v1/users');
+    req = req.set('X-Forwarded-For', clientSent === null ? clientAddress : `${clientSent}, ${clientAddress}`);
+    if (key !== null) req = req.set('X-API-Key', key);
+    return req;
+  }
+
+  async function clientAddress(forwardedFor?: string): Promise<string> {
+    let req = request(t.server).get('/test/client-address');
+    if (forwardedFor !== undefined) req = req.set('X-Forwarded-For', forwardedFor);
+    const res = await req;
+    expect(res.status, res.text).toBe(200);
+    return res.body.ip;
+  }
+
+  it('takes the client address from the hop the proxy added (the rightmost), not from what the client wrote', async () => {
+    expect(await clientAddress('6.6.6.6, 7.7.7.7, 203.0.113.7')).toBe('203.0.113.7');
+    expect(await clientAddress('6.6.6.6,203.0.113.7')).toBe('203.0.113.7');
+    expect(await clientAddress('203.0.113.8')).toBe('203.0.113.8');
+    // Without the header, the connecting address (this test's loopback) is the client's.
+    expect(await clientAddress()).toMatch(/^(::ffff:)?127\.0\.0\.1$|^::1$/);
+  });
+
+  it('blocks the real address whatever leftmost X-Forwarded-For the client rotates, and blocks no address the client names', async () => {
+    const named = ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4'];
+    const statuses: number[] = [];
+    for (const spoofed of named) statuses.push((await viaProxy(spoofed, '203.0.113.10', 'wck_wrong-key-0123456789')).status);
+    // The limit is 3: the fourth failure from 203.0.113.10 is blocked, although each named another address.
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    const again = await viaProxy(`10.9.8.7, ${randomUUID()}`, '203.0.113.10', null);
+    expectError(again, 429, 'failed authentication');
+
+    // The addresses it named are not blocked: their own clients get a 401 for a wrong key, not a 429.
+    for (const address of named) {
+      expectError(await viaProxy(null, address, 'wck_wrong-key-0123456789'), 401);
+    }
+    // Nor is another client behind the same proxy, even one that names the blocked address.
+    expectError(await viaProxy('203.0.113.10', '203.0.113.11', null), 401);
+    // And a valid key from the blocked address is admitted.
+    expect((await viaProxy('198.51.100.9', '203.0.113.10', ADMIN_KEY)).status).toBe(200);
+  });
+
+  it('keeps the counter of a huge forwarded address short, and counts two huge addresses apart', async () => {
+    const storage = t.app.get<MemoryRateLimitStorage>(RATE_LIMIT_STORAGE);
+    expect(storage).toBeInstanceOf(MemoryRateLimitStorage);
+    const common = 'f'.repeat(12 * 1024);
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await viaProxy(null, `${common}-a`, null)).status);
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    // The same first 12 KiB, another address: counted on its own.
+    expectError(await viaProxy(null, `${common}-b`, null), 401);
+    for (let i = 0; i < 20; i++) expectError(await viaProxy(null, `${randomBytes(7 * 1024).toString('hex')}`, null), 401);
+    const keys = [...storage.keys()];
+    expect(keys.length).toBeGreaterThan(20);
+    for (const key of keys) expect(key.length, key.slice(0, 80)).toBeLessThanOrEqual(MAX_STORED_KEY_LENGTH);
+    expect((await request(t.server).get('/health/live')).status).toBe(200);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Requests that never finish arriving
+// ---------------------------------------------------------------------------------------------
+
+describe('request timeout (REQUEST_TIMEOUT_MS=500)', () => {
+  let t: TestApp;
+  let port: number;
+  beforeAll(async () => {
+    t = await startTestApp({ requestTimeoutMs: 500 });
+    await t.app.listen(0, '127.0.0.1');
+    port = (t.server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  /**
+   * Sends `text` and then nothing more, on `connections` connections at once; what each received
+   * before the server closed it. A connection the server leaves open fails the test (after 10 s).
+   */
+  function stall(text: string, connections = 1): Promise<string[]> {
+    return Promise.all(Array.from({ length: connections }, () => rawHttp(port, text)));
+  }
+
+  it('answers a body that stops arriving with 408 {"detail"} and closes the connection, no key needed', async () => {
+    const [raw] = await stall(
+      'POST /api/v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{"id":',
+    );
+    const res = parseRawResponse(raw);
+    expect(res.status, raw.slice(0, 300)).toBe(408);
+    expect(JSON.parse(res.body)).toEqual({ detail: expect.any(String) });
+  });
+
+  it('closes every one of many stalled connections, and keeps serving', async () => {
+    const raws = await stall(
+      `PUT /api/v1/users/${randomUUID()}/connections/garmin HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${ADMIN_KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n`,
+      50,
+    );
+    for (const raw of raws) expect(raw === '' || parseRawResponse(raw).status === 408, raw.slice(0, 300)).toBe(true);
+    expect((await call(t, 'get', '/api/v1/users')).status).toBe(200);
+  });
+
+  it('bounds headers the same way: headers that stop arriving get 408', async () => {
+    const [raw] = await stall(`GET /api/v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${ADMIN_KEY}\r\n`);
+    expect(raw === '' || parseRawResponse(raw).status === 408, raw.slice(0, 300)).toBe(true);
+    // A connection that sends nothing at all is closed too.
+    const [silent] = await stall('');
+    expect(silent === '' || parseRawResponse(silent).status === 408, silent.slice(0, 300)).toBe(true);
+  });
+
+  it('still serves a request whose body arrives in time, in pieces', async () => {
+    const id = randomUUID();
+    const body = JSON.stringify({ id });
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1');
+      let received = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (received += chunk));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(received));
+      socket.write(
+        `POST /api/v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${ADMIN_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+      );
+      setTimeout(() => socket.write(body), 50);
+    });
+    expect(parseRawResponse(raw).status, raw.slice(0, 300)).toBe(201);
+  });
+
+  it('leaves an idle keep-alive connection alone: only a request under way is timed', async () => {
+    const socket = net.connect(port, '127.0.0.1');
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (received += chunk));
+    const answers = async (count: number) => {
+      for (let i = 0; i < 200 && (received.match(/HTTP\/1\.1 /g) ?? []).length < count; i++) await sleep(20);
+      return (received.match(/HTTP\/1\.1 (\d{3})/g) ?? []).map((line) => Number(line.slice(9)));
+    };
+    try {
+      await new Promise((done) => socket.once('connect', done));
+      socket.write('GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      expect(await answers(1)).toEqual([200]);
+      // Idle for three times REQUEST_TIMEOUT_MS, then a second request on the same connection.
+      await sleep(1_500);
+      expect(socket.destroyed).toBe(false);
+      socket.write('GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+      expect(await answers(2)).toEqual([200, 200]);
+    } finally {
+      socket.destroy();
+    }
+  });
+});
+
+describe('redactUrl', () => {
+  it('returns a URL without a query as it is', () => {
+    for (const url of ['/', '/api/v1/users', '/api/v1/users/550e8400-e29b-41d4-a716-446655440000/connections']) {
+      expect(redactUrl(url)).toBe(url);
+    }
+  });
+
+  it('redacts every required name, in any case or percent-encoding, and keeps everything else as sent', () => {
+    const names = ['api_key', 'key', 'token', 'access_token', 'refresh_token', 'code', 'state', 'secret', 'password'];
+    for (const name of names) {
+      expect(redactUrl(`/x?${name}=v%20w&keep=1`), name).toBe(`/x?${name}=[redacted]&keep=1`);
+      expect(redactUrl(`/x?keep=1&${name.toUpperCase()}=v`), name).toBe(`/x?keep=1&${name.toUpperCase()}=[redacted]`);
+    }
+    expect(redactUrl('/x?api%5Fkey=s&client_secret=s2&id_token=t&x-api-key=k')).toBe(
+      '/x?api%5Fkey=[redacted]&client_secret=[redacted]&id_token=[redacted]&x-api-key=[redacted]',
+    );
+    expect(redactUrl('/x?code=a=b=c&status=active&&provider=garmin&flag')).toBe('/x?code=[redacted]&status=active&&provider=garmin&flag');
+    expect(redactUrl('/x?cursor=abc&limit=50')).toBe('/x?cursor=abc&limit=50');
+    expect(redactUrl('/x?%E0%A4%A=1&token=%ZZ')).toBe('/x?%E0%A4%A=1&token=[redacted]');
+  });
+});
+
+describe('behind proxies named by address (TRUST_PROXY=10.0.0.0/8,loopback)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ trustProxy: ['10.0.0.0/8', 'loopback'] }, (app) => {
+      app.getHttpAdapter().getInstance().get('/test/client-address', (req, reply) => {
+        reply.send({ ip: req.ip });
+      });
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('skips the trusted proxies from the right and takes the first address that is not one', async () => {
+    const ip = async (forwardedFor: string) => (await request(t.server).get('/test/client-address').set('X-Forwarded-For', forwardedFor)).body.ip;
+    expect(await ip('6.6.6.6, 203.0.113.7, 10.1.2.3')).toBe('203.0.113.7');
+    expect(await ip('6.6.6.6, 203.0.113.7')).toBe('203.0.113.7');
+    expect(await ip('6.6.6.6, 203.0.113.7, 10.1.2.3, 10.200.0.1')).toBe('203.0.113.7');
+  });
+});
+
+describe('MemoryRateLimitStorage bounds', () => {
+  const MINUTE = 60_000;
+
+  it('holds at most its cap of counters, whatever keys it is given, dropping the oldest', async () => {
+    const storage = new MemoryRateLimitStorage(1_000);
+    try {
+      // 14 KiB addresses, each new: what a client setting X-Forwarded-For could send.
+      const base = 'x'.repeat(14 * 1024);
+      for (let i = 0; i < 5_000; i++) storage.hit(`auth-failure:${base}${i}`, MINUTE, 30, MINUTE);
+      expect(storage.size).toBe(1_000);
+      for (const key of storage.keys()) expect(key.length).toBeLessThanOrEqual(MAX_STORED_KEY_LENGTH);
+      // The newest are kept, the oldest dropped.
+      expect(storage.hit(`auth-failure:${base}4999`, MINUTE, 30, MINUTE).totalHits).toBe(2);
+      expect(storage.hit(`auth-failure:${base}0`, MINUTE, 30, MINUTE).totalHits).toBe(1);
+      expect(storage.size).toBe(1_000);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it('keeps no more of a key than the key: not the 14 KiB X-Forwarded-For it was cut from', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const storage = new MemoryRateLimitStorage();
+    try {
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      for (let i = 0; i < 5_000; i++) {
+        // As Fastify takes the address from the header: a piece cut from the header's text.
+        const header = `${'x'.repeat(14 * 1024)}, 2001:db8::${i.toString(16)}`;
+        const address = header.slice(header.lastIndexOf(',') + 2);
+        storage.hit(`auth-failure:${address}`, MINUTE, 30, MINUTE);
+      }
+      gc();
+      const grown = process.memoryUsage().heapUsed - before;
+      expect(storage.size).toBe(5_000);
+      // The headers add up to 70 MiB; the 5,000 counters themselves to well under 2 MiB.
+      expect(grown, `${(grown / 1024 / 1024).toFixed(1)} MiB kept`).toBeLessThan(20 * 1024 * 1024);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it('caps itself at MAX_MEMORY_COUNTERS by default', async () => {
+    const storage = new MemoryRateLimitStorage();
+    try {
+      for (let i = 0; i < MAX_MEMORY_COUNTERS + 500; i++) storage.hit(`auth-failure:${i}`, MINUTE, 30, MINUTE);
+      expect(storage.size).toBe(MAX_MEMORY_COUNTERS);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it('counts a long key as itself: the same one adds up and blocks, one differing only at its end does not', async () => {
+    const storage = new MemoryRateLimitStorage();
+    try {
+      const long = 'y'.repeat(10_000);
+      const records = Array.from({ length: 4 }, () => storage.hit(`${long}1`, MINUTE, 3, MINUTE));
+      expect(records.map((r) => r.totalHits)).toEqual([1, 2, 3, 4]);
+      expect(records[3].isBlocked).toBe(true);
+      expect(storage.blockedFor(`${long}1`)).toBeGreaterThan(0);
+      expect(storage.blockedFor(`${long}2`)).toBe(0);
+      expect(storage.hit(`${long}2`, MINUTE, 3, MINUTE)).toMatchObject({ totalHits: 1, isBlocked: false });
+      // Short keys are stored as they are.
+      storage.hit('auth-failure:203.0.113.5', MINUTE, 3, MINUTE);
+      expect([...storage.keys()]).toContain('auth-failure:203.0.113.5');
+      expect(storedKey('auth-failure:203.0.113.5')).toBe('auth-failure:203.0.113.5');
+    } finally {
+      await storage.close();
+    }
   });
 });
 

@@ -135,6 +135,20 @@ describe('graceful shutdown of the compiled service', () => {
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
+  it('writes its start-up lines and a summary at once, and request lines while it runs, not only at exit', async () => {
+    expect(output).toContain(`Listening on http://127.0.0.1:${port}`);
+    expect(output).toMatch(
+      new RegExp(`Ready: API http://127\\.0\\.0\\.1:${port}/api/v1, docs http://127\\.0\\.0\\.1:${port}/docs; .+; an active admin key exists`),
+    );
+    expect(output).toContain(databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL, data in ${join(workDir, 'data')}`);
+    const id = `log-line-${randomBytes(6).toString('hex')}`;
+    expect((await get(port, '/health/live', { 'X-Request-Id': id }).answer).status).toBe(200);
+    // Buffered lines are written within a second; this waits far longer, for a slow machine.
+    for (let waited = 0; !output.includes(id) && waited < 15_000; waited += 100) await pause(100);
+    expect(output).toContain(id);
+    expect(child.exitCode).toBeNull();
+  });
+
   it(`answers all of ${CONCURRENT} requests in flight at SIGTERM with 200, logs that it shut down and exits with 0; then refuses connections`, async () => {
     // On PostgreSQL the requests are held in flight by a lock on their table until the server has begun
     // to shut down (the embedded database takes one connection, the service's; there its own pace suffices).

@@ -1,8 +1,9 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import { isoTime } from '../common/iso-time.js';
 import type { ApiKeyRow } from './api-keys.service.js';
 import { type Scope, SCOPES } from './scopes.js';
 
+@ApiSchema({ name: 'ApiKey', description: 'An API key, without its secret' })
 export class ApiKeyResponse {
   @ApiProperty({ format: 'uuid' })
   id: string;
@@ -10,7 +11,7 @@ export class ApiKeyResponse {
   @ApiProperty({ example: 'dashboard backend' })
   name: string;
 
-  @ApiProperty({ description: 'The first characters of the key, to recognise it by', example: 'wck_1AAYFS0s' })
+  @ApiProperty({ description: "To recognise the key by: `sha256:` and the first 8 hex digits of the key's SHA-256 hash (no part of the key itself)", example: 'sha256:9b9f5cf2' })
   prefix: string;
 
   @ApiProperty({ enum: SCOPES, isArray: true, example: ['read'] })
@@ -29,6 +30,7 @@ export class ApiKeyResponse {
   created_at: string;
 }
 
+@ApiSchema({ name: 'CreatedApiKey', description: 'A new API key, with its secret: the only time it is shown' })
 export class CreatedApiKeyResponse {
   @ApiProperty({ format: 'uuid' })
   id: string;
@@ -36,7 +38,7 @@ export class CreatedApiKeyResponse {
   @ApiProperty({ example: 'dashboard backend' })
   name: string;
 
-  @ApiProperty({ example: 'wck_1AAYFS0s' })
+  @ApiProperty({ description: "To recognise the key by: `sha256:` and the first 8 hex digits of the key's SHA-256 hash (no part of the key itself)", example: 'sha256:9b9f5cf2' })
   prefix: string;
 
   @ApiProperty({ enum: SCOPES, isArray: true, example: ['read'] })

@@ -10,7 +10,7 @@ export class ApiKey {
   @Column({ type: 'text' })
   name: string;
 
-  /** The first characters of the key, to recognise it by. */
+  /** To recognise the key by: `sha256:` and the first 8 hex digits of key_hash (no part of the key itself). */
   @Column({ type: 'text' })
   prefix: string;
 

@@ -26,8 +26,10 @@ const MINUTE_MS = 60_000;
  * Global guard: every route needs a valid `X-API-Key` with the route's scope, unless marked @Public().
  *
  * It also applies both rate limits, as one guard, so that each request pays for one guard:
- * - per client address, failed authentications: past the limit, that address gets 429 for every
- *   attempt, right or wrong, until the block ends, so guessing keys is slow;
+ * - per client address, failed authentications: past the limit, every wrong or missing key from that
+ *   address gets 429 until the block ends, so guessing keys is slow. A valid key is still admitted:
+ *   many clients may share an address (NAT, a load balancer), and one of them failing must not lock
+ *   out the others; a 256-bit key cannot be guessed, so admitting it gives a guesser nothing;
  * - per API key, every request, whatever the route.
  * The counters live in a RateLimitStorage, which implements @nestjs/throttler's ThrottlerStorage
  * (in memory, or in Redis to share them between instances). ThrottlerGuard itself is not used:
@@ -48,6 +50,8 @@ export class ApiKeyGuard implements CanActivate {
   /**
    * Synchronous where the answers are at hand (a cached key, counters in memory), so that a request
    * pays for no promise here; a step that has to wait (the database, Redis) returns one.
+   * The key is checked first: a valid one is admitted whether or not its address is blocked, and
+   * only a failure reads (and counts against) the address.
    */
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const rules = this.rulesOf(context);
@@ -56,13 +60,9 @@ export class ApiKeyGuard implements CanActivate {
     const http = context.switchToHttp();
     const request = http.getRequest<FastifyRequest & { principal?: Principal }>();
     const reply = http.getResponse<FastifyReply>();
-    const failures = `auth-failure:${request.ip}`;
-    return then(this.limits.blockedFor(failures), (blockedFor) => {
-      if (blockedFor > 0) throw tooManyFailures(reply, blockedFor);
-      const key = request.headers['x-api-key'];
-      const principal = typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY_LENGTH ? this.apiKeys.authenticate(key) : null;
-      return then(principal, (found) => (found ? this.admit(found, rules.scope, request, reply) : this.refuse(failures, reply)));
-    });
+    const key = request.headers['x-api-key'];
+    const principal = typeof key === 'string' && key.length > 0 && key.length <= MAX_KEY_LENGTH ? this.apiKeys.authenticate(key) : null;
+    return then(principal, (found) => (found ? this.admit(found, rules.scope, request, reply) : this.refuse(request, reply)));
   }
 
   /** Counts the request against its key's limit, then checks the key's scope. */
@@ -91,8 +91,12 @@ export class ApiKeyGuard implements CanActivate {
     });
   }
 
-  /** Counts a failed authentication against the address: 401, or 429 once the address is blocked. */
-  private refuse(failures: string, reply: FastifyReply): Promise<never> | never {
+  /**
+   * Counts a failed authentication against the address: 401, or 429 while the address is blocked.
+   * Failures during a block count in their window as any other; they do not extend the block.
+   */
+  private refuse(request: FastifyRequest, reply: FastifyReply): Promise<never> | never {
+    const failures = `auth-failure:${request.ip}`;
     return then(this.limits.hit(failures, MINUTE_MS, this.options.authFailureLimitPerMinute, MINUTE_MS), (record) => {
       if (record.isBlocked) throw tooManyFailures(reply, record.timeToBlockExpire);
       throw new UnauthorizedException(INVALID_KEY);

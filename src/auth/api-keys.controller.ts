@@ -1,6 +1,6 @@
-import { BadRequestException, Body, Controller, Delete, Get, HttpCode, NotFoundException, Post } from '@nestjs/common';
-import { ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { ApiErrors } from '../common/api-docs.js';
+import { BadRequestException, Body, ConflictException, Controller, Delete, Get, HttpCode, NotFoundException, Post } from '@nestjs/common';
+import { ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiBodyErrors, ApiErrors, ApiSuccess, uuidParam } from '../common/api-docs.js';
 import { UuidParam, validBody } from '../common/validation.js';
 import { ApiKeyResponse, CreatedApiKeyResponse, toApiKeyResponse } from './api-key-response.js';
 import { ApiKeysService } from './api-keys.service.js';
@@ -15,9 +15,10 @@ export class ApiKeysController {
   /** Creates a key. The response is the only time its secret, `key`, is shown. */
   @Post()
   @RequireScope('admin')
-  @ApiOperation({ summary: 'Create an API key', description: 'The response is the only time the key itself is shown.' })
-  @ApiResponse({ status: 201, type: CreatedApiKeyResponse })
-  @ApiErrors([400, 413, 415], { 400: 'scopes must each be one of: read, write, admin' })
+  @ApiOperation({ operationId: 'createApiKey', summary: 'Create an API key', description: 'The response is the only time the key itself is shown.' })
+  @ApiSuccess({ status: 201, description: 'Created; store `key` now', type: CreatedApiKeyResponse })
+  @ApiErrors([400], { 400: 'scopes must each be one of: read, write, admin' })
+  @ApiBodyErrors()
   async create(@Body(validBody) dto: CreateApiKeyDto): Promise<CreatedApiKeyResponse> {
     const expiresAt = dto.expires_at ? new Date(dto.expires_at) : null;
     if (expiresAt && expiresAt.getTime() <= Date.now()) throw new BadRequestException('expires_at must be in the future');
@@ -28,8 +29,8 @@ export class ApiKeysController {
 
   @Get()
   @RequireScope('admin')
-  @ApiOperation({ summary: 'List API keys', description: 'Never shows the keys themselves.' })
-  @ApiResponse({ status: 200, type: [ApiKeyResponse] })
+  @ApiOperation({ operationId: 'listApiKeys', summary: 'List API keys', description: 'Never shows the keys themselves.' })
+  @ApiSuccess({ status: 200, description: 'Every API key, revoked ones included', type: [ApiKeyResponse] })
   async list(): Promise<ApiKeyResponse[]> {
     return (await this.apiKeys.list()).map(toApiKeyResponse);
   }
@@ -38,11 +39,21 @@ export class ApiKeysController {
   @Delete(':id')
   @HttpCode(204)
   @RequireScope('admin')
-  @ApiOperation({ summary: 'Revoke an API key', description: 'It stops working at once. Repeating it is harmless.' })
-  @ApiParam({ name: 'id', format: 'uuid' })
-  @ApiResponse({ status: 204, description: 'Revoked' })
-  @ApiErrors([400, 404], { 404: 'API key not found' })
+  @ApiOperation({ operationId: 'revokeApiKey', summary: 'Revoke an API key', description: 'It stops working at once. Repeating it is harmless.' })
+  @ApiParam(uuidParam('id', 'The id of the API key'))
+  @ApiSuccess({ status: 204, description: 'Revoked (or already was)' })
+  @ApiErrors([400, 404, 409, 414], {
+    404: 'API key not found',
+    409: 'This is the last active admin key: revoking it would leave no key able to manage keys. Create another admin key first',
+  })
+  @ApiBodyErrors()
   async revoke(@UuidParam('id') id: string): Promise<void> {
-    if (!(await this.apiKeys.revoke(id))) throw new NotFoundException('API key not found');
+    const outcome = await this.apiKeys.revoke(id);
+    if (outcome === 'not_found') throw new NotFoundException('API key not found');
+    if (outcome === 'last_admin_key') {
+      throw new ConflictException(
+        'This is the last active admin key: revoking it would leave no key able to manage keys. Create another admin key first',
+      );
+    }
   }
 }

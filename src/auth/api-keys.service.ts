@@ -32,11 +32,25 @@ interface CachedKey {
 /** How long a successful key lookup is trusted before the database is asked again. */
 const CACHE_TTL_MS = 5_000;
 const KEY_PREFIX = 'wck_';
-const SHOWN_PREFIX_LENGTH = 12;
 
 export function hashApiKey(key: string): string {
   return digest('sha256', key, 'hex');
 }
+
+/**
+ * What a key is listed by (the `prefix` column and field): `sha256:` and the first 8 hex digits of
+ * the key's SHA-256 hash, so that no character of any key, generated or chosen, is stored or shown.
+ * A holder of a key finds it with `printf %s "$KEY" | sha256sum | cut -c1-8`.
+ */
+export function keyLabel(keyHash: string): string {
+  return `sha256:${keyHash.slice(0, 8)}`;
+}
+
+/** What revoke() did. */
+export type RevokeOutcome = 'revoked' | 'not_found' | 'last_admin_key';
+
+/** A key that authenticates today with the admin scope (`k` is the api_keys row). */
+const ACTIVE_ADMIN = `'admin' = ANY(k.scopes) AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())`;
 
 @Injectable()
 export class ApiKeysService {
@@ -98,10 +112,11 @@ export class ApiKeysService {
   /** Creates a key and returns it with its secret, which is not kept and cannot be shown again. */
   async create(name: string, scopes: Scope[], expiresAt: Date | null = null): Promise<ApiKeyRow & { key: string }> {
     const key = KEY_PREFIX + randomBytes(32).toString('base64url');
+    const keyHash = hashApiKey(key);
     const [row] = await this.sql.rows<ApiKeyRow>(
       `INSERT INTO api_keys (name, prefix, key_hash, scopes, expires_at) VALUES ($1, $2, $3, $4, $5)
        RETURNING ${KEY_COLUMNS}`,
-      [name, key.slice(0, SHOWN_PREFIX_LENGTH), hashApiKey(key), scopes, expiresAt],
+      [name, keyLabel(keyHash), keyHash, scopes, expiresAt],
     );
     return { ...row, key };
   }
@@ -113,10 +128,11 @@ export class ApiKeysService {
 
   /** Registers a key chosen by the operator, unless it is registered already. Returns whether it was new. */
   async register(name: string, key: string, scopes: Scope[]): Promise<boolean> {
+    const keyHash = hashApiKey(key);
     const rows = await this.sql.rows(
       `INSERT INTO api_keys (name, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4)
        ON CONFLICT (key_hash) DO NOTHING RETURNING id`,
-      [name, key.slice(0, Math.min(SHOWN_PREFIX_LENGTH, key.length >> 2)), hashApiKey(key), scopes],
+      [name, keyLabel(keyHash), keyHash, scopes],
     );
     return rows.length > 0;
   }
@@ -126,16 +142,37 @@ export class ApiKeysService {
     return row.count;
   }
 
-  /** Revokes a key; it stops working at once in this process. Returns false for an unknown key. */
-  async revoke(id: string): Promise<boolean> {
-    const rows = await this.sql.rows(
-      `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id`,
-      [id],
-    );
-    // Lookups under way may have read the key before it was revoked: later requests start their own.
-    this.revocations += 1;
-    this.lookups.clear();
-    for (const [hash, entry] of this.cache) if (entry.principal.keyId === id) this.cache.delete(hash);
+  /** Whether some key, not revoked and not expired, has the admin scope. */
+  async hasActiveAdminKey(): Promise<boolean> {
+    const rows = await this.sql.rows(`SELECT 1 FROM api_keys k WHERE ${ACTIVE_ADMIN} LIMIT 1`);
     return rows.length > 0;
+  }
+
+  /**
+   * Revokes a key; it stops working at once in this process. Repeating it is harmless. Refused
+   * (`last_admin_key`) for the last active admin key, which would leave no one able to manage keys:
+   * the active admin keys are locked, in one order, before the count, so that of two revocations of
+   * the last two, the second waits for the first and then sees one key left.
+   */
+  async revoke(id: string): Promise<RevokeOutcome> {
+    id = id.toLowerCase();
+    const outcome = await this.sql.transaction<RevokeOutcome>(async (client) => {
+      const { rows: admins } = await client.query<{ id: string }>(
+        `SELECT k.id FROM api_keys k WHERE ${ACTIVE_ADMIN} ORDER BY k.id FOR UPDATE`,
+      );
+      if (admins.length === 1 && admins[0].id === id) return 'last_admin_key';
+      const { rows } = await client.query(
+        `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id`,
+        [id],
+      );
+      return rows.length > 0 ? 'revoked' : 'not_found';
+    });
+    if (outcome === 'revoked') {
+      // Lookups under way may have read the key before it was revoked: later requests start their own.
+      this.revocations += 1;
+      this.lookups.clear();
+      for (const [hash, entry] of this.cache) if (entry.principal.keyId === id) this.cache.delete(hash);
+    }
+    return outcome;
   }
 }

@@ -25,6 +25,45 @@ export const REDACTED_PATHS = [
   '*.token',
 ];
 
+/** Query parameters whose values never reach a log: credentials, and OAuth's `code` and `state`. */
+const SENSITIVE_QUERY_NAMES = new Set(['code', 'state', 'auth', 'authorization', 'sig', 'signature', 'session', 'pass', 'pwd']);
+/** …and every parameter whose name ends in one of these (`api_key`, `key`, `id_token`, `client_secret`…). */
+const SENSITIVE_QUERY_SUFFIX = /(key|token|secret|password|passwd|credentials?)$/;
+
+function isSensitiveQueryName(raw: string): boolean {
+  let name = raw;
+  if (name.includes('%') || name.includes('+')) {
+    try {
+      name = decodeURIComponent(name.replace(/\+/g, ' '));
+    } catch {
+      // A malformed escape: judged as written.
+    }
+  }
+  name = name.trim().toLowerCase();
+  return SENSITIVE_QUERY_NAMES.has(name) || SENSITIVE_QUERY_SUFFIX.test(name);
+}
+
+/**
+ * The URL as a log line may show it: the value of every sensitive query parameter (see
+ * SENSITIVE_QUERY_NAMES) replaced with `[redacted]`, the rest as sent. A URL without a query is
+ * returned as it is, without any parsing: the request line is written for every request.
+ */
+export function redactUrl(url: string): string {
+  const start = url.indexOf('?');
+  if (start === -1) return url;
+  const parts = url.slice(start + 1).split('&');
+  let changed = false;
+  for (let i = 0; i < parts.length; i++) {
+    const equals = parts[i].indexOf('=');
+    const name = equals === -1 ? parts[i] : parts[i].slice(0, equals);
+    if (equals !== -1 && isSensitiveQueryName(name)) {
+      parts[i] = `${name}=[redacted]`;
+      changed = true;
+    }
+  }
+  return changed ? `${url.slice(0, start + 1)}${parts.join('&')}` : url;
+}
+
 /**
  * The request id: the caller's X-Request-Id when it is sane, else a new UUID. Fastify assigns it
  * (see createApp), and requestLogHook() logs the id Fastify put on the request.
@@ -88,7 +127,7 @@ export function loggingModule(level: LogLevel, stream?: DestinationStream): Dyna
           req: (req: { id: string; method: string; url: string; remoteAddress?: string; ip?: string }) => ({
             id: req.id,
             method: req.method,
-            url: req.url,
+            url: typeof req.url === 'string' ? redactUrl(req.url) : req.url,
             remoteAddress: req.remoteAddress ?? req.ip,
           }),
           res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
@@ -108,6 +147,7 @@ const passThrough = <T>(value: T): T => value;
  * 5xx), with the request's id, method, URL and address, the status and the time taken in ms. It runs
  * for every response, those Fastify gives itself (404 route, 413, 415) included.
  *
+ * The URL's sensitive query values are redacted (redactUrl), which parses only a URL that has a query.
  * The line is made of those fields only (no header, no body), and the id is either generated or
  * checked against REQUEST_ID: the redaction paths have nothing to match in it, and the serializers
  * nothing to drop. It is written through a child of nestjs-pino's root logger without the redaction
@@ -128,7 +168,7 @@ export function requestLogHook(): onResponseHookHandler {
     if (lines?.isLevelEnabled(level)) {
       lines[level](
         {
-          req: { id: request.id, method: request.method, url: request.url, remoteAddress: request.ip },
+          req: { id: request.id, method: request.method, url: redactUrl(request.url), remoteAddress: request.ip },
           res: { statusCode: status },
           responseTime: Math.round(reply.elapsedTime),
         },

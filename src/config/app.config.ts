@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { registerAs } from '@nestjs/config';
 
@@ -23,10 +24,19 @@ export interface AppConfig {
   authFailureLimitPerMinute: number;
   /** Counters of the rate limits live here when set, shared by every instance. */
   redisUrl?: string;
-  /** Trust X-Forwarded-For from a proxy in front (for the client address used by rate limits). */
-  trustProxy: boolean;
+  /**
+   * Which proxies in front are trusted to add the client's address to X-Forwarded-For (the address
+   * the failed-authentication limit counts): none (false), the last n hops, or the proxies at these
+   * addresses or CIDRs (Fastify's `trustProxy`). Never every hop: a client could then name its own
+   * address.
+   */
+  trustProxy: TrustProxy;
+  /** A request (headers and body) not fully received within this gets a 408 and its connection is closed. */
+  requestTimeoutMs: number;
   logLevel: LogLevel;
 }
+
+export type TrustProxy = false | number | string[];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -107,6 +117,56 @@ function redisUrl(env: Env): string | undefined {
   return raw;
 }
 
+/** proxy-addr's names for address ranges, accepted in a TRUST_PROXY list. */
+const PROXY_RANGES = ['loopback', 'linklocal', 'uniquelocal'];
+const TRUST_PROXY_HELP =
+  'TRUST_PROXY must be false, a hop count (1 for one proxy in front) or a comma-separated list of proxy addresses or CIDRs';
+
+/** `false`/unset: no proxy; `n`: the last n hops; `a,b/c`: the proxies at these addresses or CIDRs. Never every hop. */
+function trustProxy(env: Env): TrustProxy {
+  const raw = env.TRUST_PROXY?.trim();
+  if (raw === undefined || raw === '' || ['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
+  if (['true', 'yes'].includes(raw.toLowerCase())) {
+    throw new ConfigError(`${TRUST_PROXY_HELP}; "${raw}" would trust any client's X-Forwarded-For, which lets a client choose its own address`);
+  }
+  if (/^[0-9]+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops > 32) throw new ConfigError(`${TRUST_PROXY_HELP}; a hop count is at most 32, got "${raw}"`);
+    return hops;
+  }
+  const parts = raw.split(',').map((part) => part.trim());
+  for (const part of parts) {
+    const problem = proxyAddressProblem(part);
+    if (problem) throw new ConfigError(`${TRUST_PROXY_HELP}; "${part}" ${problem}`);
+  }
+  return parts;
+}
+
+/** Why a TRUST_PROXY list item is not a proxy's address, CIDR or range name; undefined when it is one. */
+function proxyAddressProblem(part: string): string | undefined {
+  if (PROXY_RANGES.includes(part)) return undefined;
+  const [address, bits, ...rest] = part.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return 'is not an IP address or CIDR';
+  if (bits === undefined) return undefined;
+  // A prefix length, or (IPv4) a netmask such as 255.255.255.0, as proxy-addr takes them.
+  const prefix = /^[0-9]{1,3}$/.test(bits) ? Number(bits) : undefined;
+  if (prefix === undefined && !(family === 4 && isIP(bits) === 4)) return 'has no valid prefix length';
+  if (prefix !== undefined && prefix > (family === 4 ? 32 : 128)) return 'has no valid prefix length';
+  if (prefix === 0 || bits === '0.0.0.0') return 'covers every address, which would trust any client';
+  return undefined;
+}
+
+/**
+ * TRUST_PROXY as Fastify's `trustProxy` option. A hop count becomes a function: Fastify 5 reads a
+ * number as "trust no hop" (it cannot tell a proxy's hop from a client's), and the count is what
+ * TRUST_PROXY=1 means: the address the one proxy in front added to X-Forwarded-For is the client's.
+ */
+export function fastifyTrustProxy(trust: TrustProxy): false | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof trust !== 'number') return trust;
+  return (_address, hop) => hop < trust;
+}
+
 /** Reads and validates the environment; throws a ConfigError that names the first bad variable. */
 export function loadConfig(env: Env = process.env): AppConfig {
   const url = databaseUrl(env);
@@ -128,7 +188,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 6000, 1, 1_000_000_000),
     authFailureLimitPerMinute: integer(env, 'AUTH_FAILURE_LIMIT_PER_MINUTE', 30, 1, 1_000_000_000),
     redisUrl: redisUrl(env),
-    trustProxy: boolean(env, 'TRUST_PROXY', false),
+    trustProxy: trustProxy(env),
+    requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
   };
 }

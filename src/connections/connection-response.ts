@@ -1,8 +1,9 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import { isoTimeFromUtcText } from '../common/iso-time.js';
 import { CONNECTION_STATUSES, type ConnectionStatus, type Provider, PROVIDERS } from './providers.js';
 
 /** A connection as the spec describes it. It has no token field, by construction. */
+@ApiSchema({ name: 'Connection', description: "A user's connection to a wearable provider; never its tokens" })
 export class ConnectionResponse {
   @ApiProperty({ format: 'uuid', description: 'Unique identifier for the connection', example: '123e4567-e89b-12d3-a456-426614174000' })
   id: string;

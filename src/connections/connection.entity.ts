@@ -17,6 +17,8 @@ import type { ConnectionStatus, Provider } from './providers.js';
 
 @Entity('connections')
 @Check('ck_connections_status', `status IN ('active', 'revoked', 'expired')`)
+// A revoked connection holds no tokens, however it got there.
+@Check('ck_connections_revoked_no_tokens', `status <> 'revoked' OR (access_token IS NULL AND refresh_token IS NULL)`)
 @Unique('uq_connections_user_provider', ['userId', 'provider'])
 @Index('ix_connections_provider_user', ['provider', 'providerUserId'])
 // For the sweep that stores `expired` on connections whose token lapsed with no way to refresh it.

@@ -1,8 +1,8 @@
 import { BadRequestException, Body, Controller, Delete, Get, HttpCode, Param, Put, Query, Res } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { RequireScope } from '../auth/require-scope.decorator.js';
-import { ApiErrors } from '../common/api-docs.js';
+import { ApiBodyErrors, ApiErrors, ApiSuccess, uuidParam } from '../common/api-docs.js';
 import { UuidParam, validBody } from '../common/validation.js';
 import { SPEC_EXAMPLE } from '../database/demo-data.js';
 import { ConnectionResponse } from './connection-response.js';
@@ -19,7 +19,7 @@ const ProviderParam = () =>
     },
   });
 
-const USER_ID = ApiParam({ name: 'user_id', format: 'uuid', description: 'The UUID of the user', example: SPEC_EXAMPLE[0].user_id });
+const USER_ID = ApiParam(uuidParam('user_id', 'The UUID of the user', SPEC_EXAMPLE[0].user_id));
 const PROVIDER = ApiParam({ name: 'provider', enum: PROVIDERS, example: 'garmin' });
 
 @ApiTags('connections')
@@ -31,6 +31,7 @@ export class ConnectionsController {
   @Get()
   @RequireScope('read')
   @ApiOperation({
+    operationId: 'listUserConnections',
     summary: "List a user's wearable provider connections",
     description:
       'Returns every provider connection of the user: the most recently synced first, never-synced last, ties by ' +
@@ -38,8 +39,8 @@ export class ConnectionsController {
       'A user without connections gets []; an unknown user gets 404.',
   })
   @USER_ID
-  @ApiResponse({ status: 200, type: [ConnectionResponse], example: SPEC_EXAMPLE })
-  @ApiErrors([400, 404], { 400: 'status must be one of: active, revoked, expired' })
+  @ApiSuccess({ status: 200, description: "The user's connections", type: [ConnectionResponse], example: SPEC_EXAMPLE })
+  @ApiErrors([400, 404, 414], { 400: 'status must be one of: active, revoked, expired' })
   list(@UuidParam('user_id') userId: string, @Query(ListConnectionsQueryPipe) query: ListConnectionsQueryDto): Promise<ConnectionResponse[]> {
     return this.connections.listForUser(userId, query);
   }
@@ -48,6 +49,7 @@ export class ConnectionsController {
   @Put(':provider')
   @RequireScope('write')
   @ApiOperation({
+    operationId: 'putUserConnection',
     summary: "Create or replace a user's connection to a provider",
     description:
       'One connection per user and provider. The tokens are stored encrypted and never returned. Fields left out ' +
@@ -57,9 +59,10 @@ export class ConnectionsController {
   @USER_ID
   @PROVIDER
   @ApiBody({ type: PutConnectionDto })
-  @ApiResponse({ status: 201, description: 'Created', type: ConnectionResponse, example: SPEC_EXAMPLE[0] })
-  @ApiResponse({ status: 200, description: 'Replaced', type: ConnectionResponse, example: SPEC_EXAMPLE[0] })
-  @ApiErrors([400, 404, 413, 415], { 400: 'access_token must be a string' })
+  @ApiSuccess({ status: 201, description: 'Created', type: ConnectionResponse, example: SPEC_EXAMPLE[0] })
+  @ApiSuccess({ status: 200, description: 'Replaced', type: ConnectionResponse, example: SPEC_EXAMPLE[0] })
+  @ApiErrors([400, 404, 414], { 400: 'access_token is required' })
+  @ApiBodyErrors()
   async put(
     @UuidParam('user_id') userId: string,
     @ProviderParam() provider: Provider,
@@ -85,13 +88,15 @@ export class ConnectionsController {
   @HttpCode(204)
   @RequireScope('write')
   @ApiOperation({
+    operationId: 'deleteUserConnection',
     summary: 'Disconnect a provider',
     description: 'The connection becomes revoked and both tokens are erased. Repeating it is harmless (204 again).',
   })
   @USER_ID
   @PROVIDER
-  @ApiResponse({ status: 204, description: 'Disconnected' })
-  @ApiErrors([400, 404], { 404: 'Connection not found' })
+  @ApiSuccess({ status: 204, description: 'Disconnected (or already was)' })
+  @ApiErrors([400, 404, 414], { 404: 'Connection not found' })
+  @ApiBodyErrors()
   async disconnect(@UuidParam('user_id') userId: string, @ProviderParam() provider: Provider): Promise<void> {
     await this.connections.disconnect(userId, provider);
   }

@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
+import { UUID_PATTERN } from '../common/validation.js';
 import { TokenCipher, tokenContext } from '../crypto/token-cipher.js';
 import { Sql, sqlState } from '../database/sql.js';
 import { type ConnectionResponse, type ConnectionRow, toConnectionResponse } from './connection-response.js';
@@ -81,9 +82,13 @@ const LIST_FOR_USER_FILTERED = listForUser(`
      AND ($2::text IS NULL OR ${EFFECTIVE_STATUS} = $2)
      AND ($3::text IS NULL OR c.provider = $3)`);
 
-// `previous` is the status before the statement (null when the row is new).
+// `previous` is the status before the statement, read under the row's lock (null when the row is new).
+// A row that another transaction inserted after this statement's snapshot conflicts, but `previous`
+// cannot see it: then the update is skipped (no row comes back) and the caller runs the statement
+// again, which sees that row. So exactly one of racing first writes creates the connection (the one
+// whose `previous` is null), and every other one knows the status it replaced.
 const UPSERT = `
-  WITH previous AS (SELECT ${EFFECTIVE_STATUS} AS status FROM connections c WHERE user_id = $1 AND provider = $2)
+  WITH previous AS (SELECT ${EFFECTIVE_STATUS} AS status FROM connections c WHERE user_id = $1 AND provider = $2 FOR UPDATE)
   INSERT INTO connections AS c (user_id, provider, access_token, refresh_token, token_expires_at,
                                 provider_user_id, provider_username, scope, status, last_synced_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -99,7 +104,10 @@ const UPSERT = `
     last_synced_at = coalesce(EXCLUDED.last_synced_at, c.last_synced_at),
     token_version = c.token_version + 1,
     updated_at = now()
+  WHERE EXISTS (SELECT 1 FROM previous)
   RETURNING ${COLUMNS}, (SELECT status FROM previous) AS previous`;
+/** How often UPSERT runs when rows keep appearing under it; each new run sees the rows of the last. */
+const UPSERT_ATTEMPTS = 5;
 
 // Erases the tokens in any case; `previous` tells whether the status changed. Nothing at all changes
 // (updated_at included) for a connection already revoked with its tokens erased.
@@ -157,6 +165,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
    * ties by provider name. A user without connections gets []. Throws UserNotFoundError.
    */
   async listForUser(userId: string, filter: ConnectionFilter = {}): Promise<ConnectionResponse[]> {
+    userId = uuidOr(userId, UserNotFoundError);
     const status = filter.status ?? null;
     const provider = filter.provider ?? null;
     const rows =
@@ -178,34 +187,45 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
 
   /**
    * Creates or replaces the user's connection to the provider, as imported from another system
-   * (the HTTP PUT). Fields left out are cleared, except lastSyncedAt, which is kept. A change of
-   * status is announced as link() and the mark methods do. Throws UserNotFoundError.
+   * (the HTTP PUT). Fields left out are cleared, except lastSyncedAt, which is kept. A revoked
+   * connection keeps no tokens: with status `revoked`, the tokens given (and their expiry) are not
+   * stored. A change of status is announced as link() and the mark methods do; of calls racing to
+   * create the same connection, exactly one reports `created`. Throws UserNotFoundError.
    */
   async upsert(
     userId: string,
     provider: Provider,
     connection: ImportedConnection,
   ): Promise<{ connection: ConnectionResponse; created: boolean }> {
-    let row: ConnectionRow & { previous: ConnectionStatus | null };
+    userId = uuidOr(userId, UserNotFoundError);
+    const status = connection.status ?? 'active';
+    const keepsTokens = status !== 'revoked';
+    const values = [
+      userId,
+      provider,
+      keepsTokens ? this.cipher.encrypt(connection.accessToken, tokenContext(userId, provider, 'access_token')) : null,
+      keepsTokens && connection.refreshToken
+        ? this.cipher.encrypt(connection.refreshToken, tokenContext(userId, provider, 'refresh_token'))
+        : null,
+      keepsTokens ? (connection.expiresAt ?? null) : null,
+      connection.providerUserId ?? null,
+      connection.providerUsername ?? null,
+      connection.scope ?? null,
+      status,
+      connection.lastSyncedAt ?? null,
+    ];
+    let row: (ConnectionRow & { previous: ConnectionStatus | null }) | undefined;
     try {
-      [row] = await this.sql.rows(UPSERT, [
-        userId,
-        provider,
-        this.cipher.encrypt(connection.accessToken, tokenContext(userId, provider, 'access_token')),
-        connection.refreshToken ? this.cipher.encrypt(connection.refreshToken, tokenContext(userId, provider, 'refresh_token')) : null,
-        connection.expiresAt ?? null,
-        connection.providerUserId ?? null,
-        connection.providerUsername ?? null,
-        connection.scope ?? null,
-        connection.status ?? 'active',
-        connection.lastSyncedAt ?? null,
-      ]);
+      for (let attempt = 1; !row; attempt++) {
+        [row] = await this.sql.rows<ConnectionRow & { previous: ConnectionStatus | null }>(UPSERT, values);
+        if (!row && attempt === UPSERT_ATTEMPTS) throw new Error('The connection kept changing under the write; retry');
+      }
     } catch (error) {
       if (sqlState(error) === FOREIGN_KEY_VIOLATION) throw new UserNotFoundError();
       throw error;
     }
     if (row.previous !== row.status) {
-      const reason = row.previous === null ? 'linked' : row.status === 'active' ? 'relinked' : 'imported';
+      const reason = row.status !== 'active' ? 'imported' : row.previous === null ? 'linked' : 'relinked';
       const event = row.status === 'active' ? CONNECTION_EVENTS.created : CONNECTION_EVENTS[row.status];
       this.emit(event, row, reason);
     }
@@ -217,6 +237,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
    * Emits connection.synced. Throws ConnectionNotFoundError.
    */
   async recordSync(connectionId: string, at: Date = new Date()): Promise<ConnectionResponse> {
+    connectionId = uuidOr(connectionId, ConnectionNotFoundError);
     const [row] = await this.sql.rows<ConnectionRow>(
       `UPDATE connections c SET last_synced_at = greatest(c.last_synced_at, $2::timestamptz), updated_at = now()
         WHERE c.id = $1 RETURNING ${COLUMNS}`,
@@ -249,6 +270,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
    * repeating it changes nothing. Throws UserNotFoundError or ConnectionNotFoundError.
    */
   async disconnect(userId: string, provider: Provider): Promise<ConnectionResponse> {
+    userId = uuidOr(userId, UserNotFoundError);
     const [found] = await this.sql.rows<{ id: string }>(
       `SELECT id FROM connections WHERE user_id = $1 AND provider = $2`,
       [userId, provider],
@@ -274,6 +296,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
    * ConnectionNotActiveError for a revoked or expired connection, ConnectionNotFoundError for none.
    */
   async getAccessToken(connectionId: string): Promise<string> {
+    connectionId = uuidOr(connectionId, ConnectionNotFoundError);
     const [row] = await this.sql.rows<{ user_id: string; provider: Provider; status: ConnectionStatus; access_token: string | null }>(
       `SELECT c.user_id, c.provider, ${EFFECTIVE_STATUS} AS status, c.access_token FROM connections c WHERE c.id = $1`,
       [connectionId],
@@ -291,6 +314,11 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
    * ConnectionNotActiveError for a revoked connection.
    */
   refreshTokens(connectionId: string, refresher: Refresher): Promise<RefreshOutcome> {
+    try {
+      connectionId = uuidOr(connectionId, ConnectionNotFoundError);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const running = this.refreshing.get(connectionId);
     if (running) {
       return running.then((result) => (result.outcome === 'refreshed' ? { ...result, outcome: 'already_refreshed' } : result));
@@ -370,6 +398,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     connectionId: string,
     reason: StatusReason,
   ): Promise<ConnectionResponse> {
+    connectionId = uuidOr(connectionId, ConnectionNotFoundError);
     const [changed] = await this.sql.rows<ConnectionRow & { previous?: ConnectionStatus }>(statement, [connectionId, reason]);
     if (changed) {
       if (changed.previous !== changed.status) this.emit(event, changed, reason);
@@ -383,4 +412,14 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
   private emit(event: string, row: Pick<ConnectionRow, 'id' | 'user_id' | 'provider'>, reason: ConnectionEvent['reason']): void {
     emitConnectionEvent(this.events, event, { connection_id: row.id, user_id: row.user_id, provider: row.provider, reason });
   }
+}
+
+/**
+ * A UUID argument in the one form the database returns and tokens are sealed to (lower case), so that
+ * every method answers the same for either case. Anything that is not a UUID names no row: it gets
+ * the method's not-found error rather than a database error.
+ */
+function uuidOr(value: string, notFound: new () => Error): string {
+  if (typeof value !== 'string' || !UUID_PATTERN.test(value)) throw new notFound();
+  return value.toLowerCase();
 }

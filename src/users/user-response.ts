@@ -1,7 +1,8 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiSchema } from '@nestjs/swagger';
 import { isoTime } from '../common/iso-time.js';
 import type { User } from './user.entity.js';
 
+@ApiSchema({ name: 'User', description: 'A user of the health app' })
 export class UserResponse {
   @ApiProperty({ format: 'uuid', example: '550e8400-e29b-41d4-a716-446655440000' })
   id: string;
@@ -19,6 +20,7 @@ export class UserResponse {
   updated_at: string;
 }
 
+@ApiSchema({ name: 'UserPage', description: 'A page of users, in id order' })
 export class UserPageResponse {
   @ApiProperty({ type: [UserResponse] })
   data: UserResponse[];

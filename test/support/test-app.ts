@@ -42,6 +42,7 @@ export function testRuntimeConfig(databaseUrl: string): RuntimeConfig {
     rateLimitPerMinute: 1_000_000,
     authFailureLimitPerMinute: 1_000_000,
     trustProxy: false,
+    requestTimeoutMs: 30_000,
     logLevel: 'info',
   };
 }

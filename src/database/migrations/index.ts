@@ -1,5 +1,12 @@
 import { InitialSchema1795500797379 } from './1795500797379-InitialSchema.js';
 import { ConnectionLifecycle1795501700414 } from './1795501700414-ConnectionLifecycle.js';
+import { KeyLabelsFromHash1795510000000 } from './1795510000000-KeyLabelsFromHash.js';
+import { RevokedConnectionsHoldNoTokens1795510000001 } from './1795510000001-RevokedConnectionsHoldNoTokens.js';
 
 /** Every migration, oldest first. Listed by class (not by glob) so tests, the app and the CLI load the same set. */
-export const migrations = [InitialSchema1795500797379, ConnectionLifecycle1795501700414];
+export const migrations = [
+  InitialSchema1795500797379,
+  ConnectionLifecycle1795501700414,
+  KeyLabelsFromHash1795510000000,
+  RevokedConnectionsHoldNoTokens1795510000001,
+];
