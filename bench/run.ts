@@ -5,7 +5,7 @@
  * starts the compiled service with production settings and the floor server (bench/floor.ts) on the
  * same database, checks they answer alike, then drives each with autocannon: a warm-up, then
  * alternating rounds, each request for a random user. Prints requests/s, p50, p99 and peak RSS of
- * both, and writes the results to bench/results/.
+ * both, and writes the results and their chart (SVG) to bench/results/.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +17,7 @@ import { isDeepStrictEqual } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { TokenCipher } from '../src/crypto/token-cipher.js';
+import { writeChart } from './chart.js';
 import { benchUserId, seed } from './seed.js';
 
 const { values: args } = parseArgs({
@@ -231,7 +232,7 @@ async function main(): Promise<void> {
         2,
       )}\n`,
     );
-    log(`results written to ${file}`);
+    log(`results written to ${file}, chart to ${writeChart(file)}`);
   } finally {
     service.kill('SIGTERM');
     floor.kill('SIGTERM');

@@ -671,7 +671,7 @@ describe('the last active admin key', () => {
 
   it('a start with keys but no active admin key warns how to get one back; following it works', async () => {
     const database = await freshDatabase();
-    // The warning as ensureApiKey hands it to the logger (nestjs-pino writes every application of a
+    // The warning as BootstrapApiKey hands it to the logger (nestjs-pino writes every application of a
     // process to the stream of the first one, so a stream of this test's own would stay empty).
     const warn = vi.spyOn(Logger.prototype, 'warn');
     const warnings = () => warn.mock.calls.map((args) => String(args[0])).filter((message) => message.includes('No active admin API key'));

@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConnectionResponse } from '../src/connections/connection-response.js';
-import {
-  ConnectionNotActiveError,
-  ConnectionNotFoundError,
-  UserNotFoundError,
-} from '../src/connections/connection.errors.js';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ConnectionNotActiveError, ConnectionNotFoundError } from '../src/connections/connection.errors.js';
 import { CONNECTION_EVENTS, type ConnectionEvent, STATUS_REASONS } from '../src/connections/connection.events.js';
+import { ConnectionsRepository } from '../src/connections/connections.repository.js';
 import type { CurrentTokens, Grant, RefreshResult } from '../src/connections/connections.service.js';
+import type { ConnectionResponse } from '../src/connections/dto/connection-response.js';
 import type { Provider } from '../src/connections/providers.js';
+import { UserNotFoundError } from '../src/users/user.errors.js';
+import { USER_EVENTS, type UserDeletingEvent } from '../src/users/user.events.js';
 import { type ConsumerApp, startConsumerApp } from './example-consumer/support.js';
 import type { ReceivedEvent } from './example-consumer/sync-worker.module.js';
 
@@ -654,6 +654,72 @@ describe('deleting a user', () => {
     expect(await rejection(t.connections.listForUser(userId))).toBeInstanceOf(UserNotFoundError);
     expect(await rejection(t.connections.getAccessToken(garmin.id))).toBeInstanceOf(ConnectionNotFoundError);
   });
+
+  it('is one transaction with the connections: if a part of it fails, nothing is deleted and nothing announced', async () => {
+    const userId = await newUser();
+    const g = grant();
+    const garmin = await t.connections.link(userId, 'garmin', g);
+    const before = t.worker.eventsForUser(userId).length;
+    // Another module's part of the deletion, which fails after the connections' part has run.
+    const events = t.app.get(EventEmitter2);
+    const failing = async (event: UserDeletingEvent) => {
+      expect(event.user_id).toBe(userId);
+      throw new Error('the other part failed');
+    };
+    events.on(USER_EVENTS.deleting, failing);
+    try {
+      await expect(t.users.delete(userId)).rejects.toThrow('the other part failed');
+    } finally {
+      events.off(USER_EVENTS.deleting, failing);
+    }
+    expect((await t.users.get(userId)).id).toBe(userId);
+    expect(await t.connections.listForUser(userId)).toEqual([garmin]);
+    expect(await t.connections.getAccessToken(garmin.id)).toBe(g.accessToken);
+    expect(t.worker.eventsForUser(userId).slice(before)).toEqual([]);
+
+    await t.users.delete(userId);
+    expect(t.worker.eventsForUser(userId).slice(before)).toEqual([event(CONNECTION_EVENTS.revoked, garmin, 'user_deleted')]);
+  });
+
+  it("fails, deleting nothing, when the connections' part fails", async () => {
+    const userId = await newUser();
+    const garmin = await t.connections.link(userId, 'garmin', grant());
+    const before = t.worker.eventsForUser(userId).length;
+    const failing = vi.spyOn(t.app.get(ConnectionsRepository), 'deleteForUser').mockRejectedValueOnce(new Error('connections part failed'));
+    try {
+      await expect(t.users.delete(userId)).rejects.toThrow('connections part failed');
+      expect(failing).toHaveBeenCalledTimes(1);
+    } finally {
+      failing.mockRestore();
+    }
+    expect((await t.users.get(userId)).id).toBe(userId);
+    expect(await t.connections.listForUser(userId)).toEqual([garmin]);
+    expect(t.worker.eventsForUser(userId).slice(before)).toEqual([]);
+  });
+
+  it('of an unknown user, or of a string that is not a UUID, is UserNotFoundError and announces nothing', async () => {
+    const received = t.worker.received.length;
+    expect(await rejection(t.users.delete(randomUUID()))).toBeInstanceOf(UserNotFoundError);
+    expect(await rejection(t.users.delete('not-a-uuid'))).toBeInstanceOf(UserNotFoundError);
+    expect(t.worker.received.length).toBe(received);
+  });
+
+  it.skipIf(!ON_POSTGRESQL)(
+    'racing with links to the user: each link either fails with UserNotFoundError or its connection is deleted and announced (PostgreSQL only)',
+    async () => {
+      const userId = await newUser();
+      const providers: Provider[] = ['garmin', 'strava', 'polar', 'oura', 'fitbit', 'withings'];
+      const [links] = await Promise.all([
+        Promise.allSettled(providers.map((provider) => t.connections.link(userId, provider, grant()))),
+        sleep(5).then(() => t.users.delete(userId)),
+      ]);
+      const linked = links.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+      for (const result of links) if (result.status === 'rejected') expect(result.reason).toBeInstanceOf(UserNotFoundError);
+      const revoked = t.worker.eventsForUser(userId).filter((e) => e.name === CONNECTION_EVENTS.revoked);
+      expect(revoked.map((e) => e.payload.connection_id).sort()).toEqual(linked.map((c) => c.id).sort());
+      expect(await t.sql.rows('SELECT 1 FROM connections WHERE user_id = $1', [userId])).toEqual([]);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------

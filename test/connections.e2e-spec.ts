@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter2 } from '@nestjs/event-emitter';
+import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CONNECTION_EVENTS, type ConnectionEvent } from '../src/connections/connection.events.js';
+import { DemoData } from '../src/connections/demo-data.js';
 import { RevokedConnectionsHoldNoTokens1795510000001 } from '../src/database/migrations/1795510000001-RevokedConnectionsHoldNoTokens.js';
+import { Sql } from '../src/database/sql.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 import { SPEC_EXAMPLE, SPEC_USER_ID } from './support/spec-example.js';
 import { expectError, httpHelpers, keysContainingToken, storedTokens } from './support/http-helpers.js';
@@ -164,6 +168,14 @@ describe('connections API', () => {
       expect(res.body).toEqual(SPEC_EXAMPLE);
     });
 
+    it('loads the demo data once: with its user already there, a second load changes nothing', async () => {
+      const before = await t.query('SELECT * FROM connections WHERE user_id = $1 ORDER BY id', [SPEC_USER_ID]);
+      expect(before).toHaveLength(3);
+      expect(await t.app.get(DemoData).load()).toBe(false);
+      expect(await t.query('SELECT * FROM connections WHERE user_id = $1 ORDER BY id', [SPEC_USER_ID])).toEqual(before);
+      expect((await call('get', `/api/v1/users/${SPEC_USER_ID}/connections`)).body).toEqual(SPEC_EXAMPLE);
+    });
+
     it("filters the spec's example by status and by provider", async () => {
       expect(await listConnections(SPEC_USER_ID, '?status=expired')).toEqual([SPEC_EXAMPLE[2]]);
       expect(await listConnections(SPEC_USER_ID, '?status=active')).toEqual([SPEC_EXAMPLE[0], SPEC_EXAMPLE[1]]);
@@ -182,6 +194,27 @@ describe('connections API', () => {
       const res = await call('get', `/api/v1/users/${randomUUID()}/connections?status=active&provider=garmin`);
       expect(res.status).toBe(404);
       expect(res.body).toEqual(USER_NOT_FOUND_BODY);
+    });
+
+    it('answers with one database round trip, one named (prepared) statement, filtered or not', async () => {
+      const userId = await createUser();
+      expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
+      await listConnections(userId); // the API key is cached from here on
+      const sql = t.app.get(Sql);
+      const pool = (t.app.get(DataSource).driver as PostgresDriver).master as Pool;
+      const statements = vi.spyOn(sql, 'rows');
+      const checkouts = vi.spyOn(pool, 'connect');
+      try {
+        expect(await listConnections(userId)).toHaveLength(1);
+        expect(statements.mock.calls.map((call) => call[2])).toEqual(['connections_list_for_user']);
+        expect(checkouts).toHaveBeenCalledTimes(1);
+        expect(await listConnections(userId, '?status=active&provider=garmin')).toHaveLength(1);
+        expect(statements.mock.calls.map((call) => call[2])).toEqual(['connections_list_for_user', 'connections_list_for_user_filtered']);
+        expect(checkouts).toHaveBeenCalledTimes(2);
+      } finally {
+        statements.mockRestore();
+        checkouts.mockRestore();
+      }
     });
 
     it('returns 200 [] for a user with no connections', async () => {

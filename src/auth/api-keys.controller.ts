@@ -2,8 +2,8 @@ import { BadRequestException, Body, ConflictException, Controller, Delete, Get, 
 import { ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { ApiBodyErrors, ApiErrors, ApiSuccess, uuidParam } from '../common/api-docs.js';
 import { UuidParam, validBody } from '../common/validation.js';
-import { ApiKeyResponse, CreatedApiKeyResponse, toApiKeyResponse } from './api-key-response.js';
 import { ApiKeysService } from './api-keys.service.js';
+import { ApiKeyResponse, CreatedApiKeyResponse, toApiKeyResponse, toCreatedApiKeyResponse } from './dto/api-key.response.js';
 import { CreateApiKeyDto } from './dto/create-api-key.dto.js';
 import { RequireScope } from './require-scope.decorator.js';
 
@@ -22,9 +22,7 @@ export class ApiKeysController {
   async create(@Body(validBody) dto: CreateApiKeyDto): Promise<CreatedApiKeyResponse> {
     const expiresAt = dto.expires_at ? new Date(dto.expires_at) : null;
     if (expiresAt && expiresAt.getTime() <= Date.now()) throw new BadRequestException('expires_at must be in the future');
-    const created = await this.apiKeys.create(dto.name, dto.scopes, expiresAt);
-    const { last_used_at: _used, revoked_at: _revoked, ...shown } = toApiKeyResponse(created);
-    return { ...shown, key: created.key };
+    return toCreatedApiKeyResponse(await this.apiKeys.create(dto.name, dto.scopes, expiresAt));
   }
 
   @Get()

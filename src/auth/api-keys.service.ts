@@ -1,22 +1,9 @@
 import { hash as digest, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { Sql } from '../database/sql.js';
+import { type ApiKeyRow, ApiKeysRepository, type NewApiKey } from './api-keys.repository.js';
 import type { Scope } from './scopes.js';
 
-/** What is known of a key besides its secret. */
-export interface ApiKeyRow {
-  id: string;
-  name: string;
-  prefix: string;
-  scopes: Scope[];
-  expires_at: Date | null;
-  last_used_at: Date | null;
-  revoked_at: Date | null;
-  created_at: Date;
-}
-
-const KEY_COLUMNS = 'id, name, prefix, scopes, expires_at, last_used_at, revoked_at, created_at';
-
+/** Who a request's key belongs to, and what it may do. */
 export interface Principal {
   keyId: string;
   scopes: Scope[];
@@ -33,7 +20,7 @@ interface CachedKey {
 const CACHE_TTL_MS = 5_000;
 const KEY_PREFIX = 'wck_';
 
-export function hashApiKey(key: string): string {
+function hashApiKey(key: string): string {
   return digest('sha256', key, 'hex');
 }
 
@@ -42,16 +29,20 @@ export function hashApiKey(key: string): string {
  * the key's SHA-256 hash, so that no character of any key, generated or chosen, is stored or shown.
  * A holder of a key finds it with `printf %s "$KEY" | sha256sum | cut -c1-8`.
  */
-export function keyLabel(keyHash: string): string {
+function keyLabel(keyHash: string): string {
   return `sha256:${keyHash.slice(0, 8)}`;
+}
+
+/** A key to store, by its hash and label. */
+function newKey(name: string, key: string, scopes: Scope[], expiresAt: Date | null): NewApiKey {
+  const keyHash = hashApiKey(key);
+  return { name, prefix: keyLabel(keyHash), keyHash, scopes, expiresAt };
 }
 
 /** What revoke() did. */
 export type RevokeOutcome = 'revoked' | 'not_found' | 'last_admin_key';
 
-/** A key that authenticates today with the admin scope (`k` is the api_keys row). */
-const ACTIVE_ADMIN = `'admin' = ANY(k.scopes) AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())`;
-
+/** API keys: authentication (with its cache), creation, listing, revocation and its last-admin rule. */
 @Injectable()
 export class ApiKeysService {
   private readonly cache = new Map<string, CachedKey>();
@@ -61,24 +52,23 @@ export class ApiKeysService {
   // its answer is not cached.
   private revocations = 0;
 
-  constructor(private readonly sql: Sql) {}
+  constructor(private readonly keys: ApiKeysRepository) {}
 
   /**
    * The key's principal, or null for a key that is unknown, revoked or expired.
    * Keys are looked up by their SHA-256 hash, so no comparison runs over the secret itself.
-   * A key looked up in the last CACHE_TTL_MS is answered at once, without a promise (the guard asks
-   * on every request); any other is looked up in the database, once for all the requests that carry
-   * it meanwhile: when a busy key's cache entry lapses, its next requests all miss together, and a
-   * lookup each would queue them on the same row's lock.
+   * A key looked up in the last CACHE_TTL_MS is answered from memory; any other is looked up in the
+   * database, once for all the requests that carry it meanwhile: when a busy key's cache entry
+   * lapses, its next requests all miss together, and a lookup each would queue them on the same
+   * row's lock.
    */
-  authenticate(key: string): Principal | null | Promise<Principal | null> {
+  authenticate(key: string): Promise<Principal | null> {
     const hash = digest('sha256', key, 'buffer');
     const hashHex = hash.toString('hex');
     const now = Date.now();
     const cached = this.cache.get(hashHex);
     if (cached && cached.cachedUntil > now && timingSafeEqual(cached.hash, hash)) {
-      if (cached.expiresAt !== null && cached.expiresAt <= now) return null;
-      return cached.principal;
+      return Promise.resolve(cached.expiresAt !== null && cached.expiresAt <= now ? null : cached.principal);
     }
     const pending = this.lookups.get(hashHex);
     if (pending) return pending;
@@ -91,13 +81,7 @@ export class ApiKeysService {
 
   private async lookUp(hash: Buffer, hashHex: string, now: number): Promise<Principal | null> {
     const revocations = this.revocations;
-    // One round trip both authenticates and records the use.
-    const [row] = await this.sql.rows<{ id: string; scopes: Scope[]; expires_at: Date | null }>(
-      `UPDATE api_keys SET last_used_at = now()
-        WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-        RETURNING id, scopes, expires_at`,
-      [hashHex],
-    );
+    const row = await this.keys.useActive(hashHex);
     if (!row) {
       this.cache.delete(hashHex);
       return null;
@@ -112,60 +96,41 @@ export class ApiKeysService {
   /** Creates a key and returns it with its secret, which is not kept and cannot be shown again. */
   async create(name: string, scopes: Scope[], expiresAt: Date | null = null): Promise<ApiKeyRow & { key: string }> {
     const key = KEY_PREFIX + randomBytes(32).toString('base64url');
-    const keyHash = hashApiKey(key);
-    const [row] = await this.sql.rows<ApiKeyRow>(
-      `INSERT INTO api_keys (name, prefix, key_hash, scopes, expires_at) VALUES ($1, $2, $3, $4, $5)
-       RETURNING ${KEY_COLUMNS}`,
-      [name, keyLabel(keyHash), keyHash, scopes, expiresAt],
-    );
+    const row = await this.keys.insert(newKey(name, key, scopes, expiresAt));
     return { ...row, key };
   }
 
   /** Every key, newest first, without its secret. */
   list(): Promise<ApiKeyRow[]> {
-    return this.sql.rows<ApiKeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, id`);
+    return this.keys.list();
   }
 
   /** Registers a key chosen by the operator, unless it is registered already. Returns whether it was new. */
-  async register(name: string, key: string, scopes: Scope[]): Promise<boolean> {
-    const keyHash = hashApiKey(key);
-    const rows = await this.sql.rows(
-      `INSERT INTO api_keys (name, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (key_hash) DO NOTHING RETURNING id`,
-      [name, keyLabel(keyHash), keyHash, scopes],
-    );
-    return rows.length > 0;
+  register(name: string, key: string, scopes: Scope[]): Promise<boolean> {
+    return this.keys.insertIfAbsent(newKey(name, key, scopes, null));
   }
 
-  async count(): Promise<number> {
-    const [row] = await this.sql.rows<{ count: number }>(`SELECT count(*)::int AS count FROM api_keys`);
-    return row.count;
+  count(): Promise<number> {
+    return this.keys.count();
   }
 
   /** Whether some key, not revoked and not expired, has the admin scope. */
-  async hasActiveAdminKey(): Promise<boolean> {
-    const rows = await this.sql.rows(`SELECT 1 FROM api_keys k WHERE ${ACTIVE_ADMIN} LIMIT 1`);
-    return rows.length > 0;
+  hasActiveAdminKey(): Promise<boolean> {
+    return this.keys.hasActiveAdmin();
   }
 
   /**
    * Revokes a key; it stops working at once in this process. Repeating it is harmless. Refused
    * (`last_admin_key`) for the last active admin key, which would leave no one able to manage keys:
-   * the active admin keys are locked, in one order, before the count, so that of two revocations of
-   * the last two, the second waits for the first and then sees one key left.
+   * the active admin keys are locked, in one order, before they are counted, so that of two
+   * revocations of the last two, the second waits for the first and then sees one key left.
    */
   async revoke(id: string): Promise<RevokeOutcome> {
     id = id.toLowerCase();
-    const outcome = await this.sql.transaction<RevokeOutcome>(async (client) => {
-      const { rows: admins } = await client.query<{ id: string }>(
-        `SELECT k.id FROM api_keys k WHERE ${ACTIVE_ADMIN} ORDER BY k.id FOR UPDATE`,
-      );
-      if (admins.length === 1 && admins[0].id === id) return 'last_admin_key';
-      const { rows } = await client.query(
-        `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id`,
-        [id],
-      );
-      return rows.length > 0 ? 'revoked' : 'not_found';
+    const outcome = await this.keys.transaction<RevokeOutcome>(async (tx) => {
+      const admins = await tx.lockActiveAdminIds();
+      if (admins.length === 1 && admins[0] === id) return 'last_admin_key';
+      return (await tx.revoke(id)) ? 'revoked' : 'not_found';
     });
     if (outcome === 'revoked') {
       // Lookups under way may have read the key before it was revoked: later requests start their own.

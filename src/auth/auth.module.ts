@@ -2,8 +2,11 @@ import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutd
 import { APP_GUARD } from '@nestjs/core';
 import { ApiKeyGuard } from './api-key.guard.js';
 import { ApiKeysController } from './api-keys.controller.js';
+import { ApiKeysRepository } from './api-keys.repository.js';
 import { ApiKeysService } from './api-keys.service.js';
 import { AUTH_OPTIONS, type AuthOptions, RATE_LIMIT_STORAGE } from './auth.options.js';
+import { AuthService } from './auth.service.js';
+import { BootstrapApiKey } from './bootstrap-api-key.js';
 import { MemoryRateLimitStorage, type RateLimitStorage, RedisRateLimitStorage } from './rate-limit.storage.js';
 
 @Injectable()
@@ -17,13 +20,19 @@ class RateLimitStorageCloser implements OnApplicationShutdown {
 
 @Module({})
 export class AuthModule {
-  /** API keys, the global ApiKeyGuard, and its limits: per key, and per client address for failed authentication. */
+  /**
+   * API keys (the bootstrap key registered at start-up), the global ApiKeyGuard, and its limits: per
+   * key, and per client address for failed authentication.
+   */
   static forRoot(options: AuthOptions): DynamicModule {
     return {
       module: AuthModule,
       controllers: [ApiKeysController],
       providers: [
+        ApiKeysRepository,
         ApiKeysService,
+        AuthService,
+        BootstrapApiKey,
         { provide: AUTH_OPTIONS, useValue: options },
         {
           provide: RATE_LIMIT_STORAGE,

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import type { ThrottlerStorage } from '@nestjs/throttler';
 import { Redis } from 'ioredis';
 
 export interface RateLimitRecord {
@@ -14,17 +13,14 @@ export interface RateLimitRecord {
 
 /**
  * A fixed-window counter per key: O(1) memory and time per hit, whatever the limit, so raising a
- * limit (as benchmarks do) costs nothing. `blockedFor` reads a block without counting a hit.
- *
- * `hit` and `blockedFor` answer at once, without a promise, when the storage can (in memory): the
- * guard runs them on every request.
+ * limit costs nothing.
  */
-export interface RateLimitStorage extends ThrottlerStorage {
-  increment(key: string, ttlMs: number, limit: number, blockMs: number, name: string): Promise<RateLimitRecord>;
-  /** increment(), answered without a promise where the storage can. */
-  hit(key: string, ttlMs: number, limit: number, blockMs: number): RateLimitRecord | Promise<RateLimitRecord>;
-  /** Seconds the key is still blocked for; 0 when it is not. */
-  blockedFor(key: string): number | Promise<number>;
+export interface RateLimitStorage {
+  /**
+   * Counts a hit on `key` in its window of `ttlMs`. Past `limit` hits the key is blocked for
+   * `blockMs`; hits during a block count in their window as any other, and do not extend it.
+   */
+  hit(key: string, ttlMs: number, limit: number, blockMs: number): Promise<RateLimitRecord>;
   close(): Promise<void>;
 }
 
@@ -79,11 +75,7 @@ export class MemoryRateLimitStorage implements RateLimitStorage {
     return this.windows.keys();
   }
 
-  async increment(key: string, ttlMs: number, limit: number, blockMs: number): Promise<RateLimitRecord> {
-    return this.hit(key, ttlMs, limit, blockMs);
-  }
-
-  hit(key: string, ttlMs: number, limit: number, blockMs: number): RateLimitRecord {
+  async hit(key: string, ttlMs: number, limit: number, blockMs: number): Promise<RateLimitRecord> {
     const now = Date.now();
     const stored = storedKey(key);
     let window = this.windows.get(stored);
@@ -104,11 +96,6 @@ export class MemoryRateLimitStorage implements RateLimitStorage {
       isBlocked: blocked,
       timeToBlockExpire: blocked ? seconds(window.blockedUntil - now) : 0,
     };
-  }
-
-  blockedFor(key: string): number {
-    const window = this.windows.get(storedKey(key));
-    return window ? seconds(window.blockedUntil - Date.now()) : 0;
   }
 
   /** Drops the counter set first (a Map iterates in insertion order). */
@@ -141,7 +128,7 @@ if hits > tonumber(ARGV[2]) and blocked <= 0 then
 end
 return {hits, left, blocked}`;
 
-export const REDIS_KEY_PREFIX = 'wearable-connections:rate:';
+const REDIS_KEY_PREFIX = 'wearable-connections:rate:';
 
 export interface RedisRateLimitOptions {
   /** How long a Redis command may take before it counts as failed (and the counter is kept in memory). */
@@ -191,11 +178,7 @@ export class RedisRateLimitStorage implements RateLimitStorage {
     this.redis.on('close', () => this.failed(new Error('the connection closed')));
   }
 
-  async increment(key: string, ttlMs: number, limit: number, blockMs: number): Promise<RateLimitRecord> {
-    return this.hit(key, ttlMs, limit, blockMs);
-  }
-
-  hit(key: string, ttlMs: number, limit: number, blockMs: number): RateLimitRecord | Promise<RateLimitRecord> {
+  hit(key: string, ttlMs: number, limit: number, blockMs: number): Promise<RateLimitRecord> {
     if (!this.usable) return this.fallback.hit(key, ttlMs, limit, blockMs);
     const stored = storedKey(key);
     const run = (this.redis as unknown as { rateIncrement: (...args: unknown[]) => Promise<number[]> }).rateIncrement;
@@ -209,14 +192,6 @@ export class RedisRateLimitStorage implements RateLimitStorage {
         return this.fallback.hit(key, ttlMs, limit, blockMs);
       },
     );
-  }
-
-  blockedFor(key: string): number | Promise<number> {
-    if (!this.usable) return this.fallback.blockedFor(key);
-    return this.redis.pttl(`${storedKey(key)}:blocked`).then(seconds, (error: Error) => {
-      this.failed(error);
-      return this.fallback.blockedFor(key);
-    });
   }
 
   /** Redis failed (a command, or the connection): counters go to memory; the first failure of an outage is logged. */

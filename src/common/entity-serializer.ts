@@ -22,8 +22,8 @@ function onlyPlainData(value: unknown, depth = 0): boolean {
  * that reached a response loses its @Exclude()d fields (the tokens).
  *
  * It runs as Fastify's preSerialization hook rather than as a global Nest interceptor: the interceptor
- * chain wraps every request in rxjs observables whatever the interceptor does, which cost the spec's
- * endpoint about 15% of its throughput (bench/README.md). Responses built by the toXResponse()
+ * chain wraps every request in rxjs observables whatever the interceptor does, a measured cost on the
+ * spec's endpoint (figures in bench/README.md). Responses built by the toXResponse()
  * mappers are plain data, with no @Exclude() to apply, so they skip class-transformer's reflective
  * copy; anything else goes through it.
  */

@@ -9,8 +9,8 @@ export function isoTime(date: Date | null | undefined): string | null {
 }
 
 /**
- * isoTime() for a UTC time PostgreSQL wrote as text (`timestamptz AT TIME ZONE 'UTC'`, a timestamp
- * without time zone, which the pool returns unparsed: see data-source-options.ts): "2024-03-15 10:30:00.123456" becomes
+ * isoTime() for a UTC time PostgreSQL wrote as text (`(timestamptz AT TIME ZONE 'UTC')::text`, as the
+ * connections statements read their times): "2024-03-15 10:30:00.123456" becomes
  * "2024-03-15T10:30:00.123Z". The same string isoTime() makes of the same instant, without a Date
  * on the way (the fraction is cut to milliseconds, as a Date holds them).
  */

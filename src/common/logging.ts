@@ -66,7 +66,7 @@ export function redactUrl(url: string): string {
 
 /**
  * The request id: the caller's X-Request-Id when it is sane, else a new UUID. Fastify assigns it
- * (see createApp), and requestLogHook() logs the id Fastify put on the request.
+ * (see adapterOptions() in http-hooks.ts), and requestLogHook() logs the id Fastify put on the request.
  */
 export function requestId(req: IncomingMessage): string {
   const incoming = req.headers['x-request-id'];
@@ -109,8 +109,8 @@ function flushEverySecond(): void {
  *
  * nestjs-pino's per-request middleware is not mounted (`forRoutes: []`): it runs pino-http, which makes
  * child loggers for every request and serializes their bindings, and binds an AsyncLocalStorage
- * context, which on Node 20 puts promise hooks on every `await` in the process. Together they cost
- * the list endpoint about 40% of its throughput (bench/README.md). The request line is written by
+ * context, which on Node 20 puts promise hooks on every `await` in the process. Together they were
+ * the largest single cost on the list endpoint (figures in bench/README.md). The request line is written by
  * requestLogHook() instead, through the same root logger, once per response.
  */
 export function loggingModule(level: LogLevel, stream?: DestinationStream): DynamicModule {

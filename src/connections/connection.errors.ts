@@ -1,7 +1,7 @@
 import { ConflictException, NotFoundException } from '@nestjs/common';
 
 // Typed errors for in-process callers; as HttpExceptions they also answer HTTP requests as they should.
-export { UserNotFoundError } from '../users/user.errors.js';
+// An unknown user is the users module's UserNotFoundError (src/users/user.errors.ts).
 
 export class ConnectionNotFoundError extends NotFoundException {
   constructor() {

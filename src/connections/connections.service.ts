@@ -1,11 +1,14 @@
-import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { EventEmitter2 } from '@nestjs/event-emitter';
+import { Injectable } from '@nestjs/common';
+import { EventEmitter2, OnEvent } from '@nestjs/event-emitter';
 import { UUID_PATTERN } from '../common/validation.js';
 import { TokenCipher, tokenContext } from '../crypto/token-cipher.js';
-import { Sql, sqlState } from '../database/sql.js';
-import { type ConnectionResponse, type ConnectionRow, toConnectionResponse } from './connection-response.js';
-import { ConnectionNotActiveError, ConnectionNotFoundError, UserNotFoundError } from './connection.errors.js';
+import { UserNotFoundError } from '../users/user.errors.js';
+import { USER_EVENTS, type UserDeletingEvent } from '../users/user.events.js';
+import { UsersService } from '../users/users.service.js';
+import { ConnectionNotActiveError, ConnectionNotFoundError } from './connection.errors.js';
 import { CONNECTION_EVENTS, type ConnectionEvent, emitConnectionEvent, type StatusReason } from './connection.events.js';
+import { type ChangedConnectionRow, type ConnectionRow, ConnectionsRepository } from './connections.repository.js';
+import { type ConnectionResponse, toConnectionResponse } from './dto/connection-response.js';
 import type { ConnectionStatus, Provider } from './providers.js';
 
 export interface ConnectionFilter {
@@ -52,113 +55,24 @@ export type RefreshOutcome =
   /** The provider rejected the grant: the connection is now revoked (reason refresh_failed). */
   | { outcome: 'revoked' };
 
-const FOREIGN_KEY_VIOLATION = '23503';
-const SWEEP_INTERVAL_MS = 60_000;
-
 /**
- * The status a reader sees. An active connection whose access token has lapsed and which has no
- * refresh token cannot be used any more, so it reads as `expired` from that instant on.
- */
-export const EFFECTIVE_STATUS = `CASE WHEN c.status = 'active' AND c.refresh_token IS NULL AND c.token_expires_at <= now()
-  THEN 'expired' ELSE c.status END`;
-
-// The times are read as UTC text (see ConnectionRow), which is cheaper than Dates made and formatted.
-const COLUMNS = `c.id, c.user_id, c.provider, c.provider_user_id, c.provider_username, c.scope,
-  ${EFFECTIVE_STATUS} AS status, c.last_synced_at AT TIME ZONE 'UTC' AS last_synced_at,
-  c.created_at AT TIME ZONE 'UTC' AS created_at, c.updated_at AT TIME ZONE 'UTC' AS updated_at`;
-
-// One round trip tells an unknown user (no row) from a user without connections (one row of nulls).
-const listForUser = (filters: string) => `
-  SELECT ${COLUMNS}
-    FROM users u
-    LEFT JOIN connections c ON c.user_id = u.id${filters}
-   WHERE u.id = $1
-   ORDER BY c.last_synced_at DESC NULLS LAST, c.provider`;
-
-// The unfiltered list (what nearly every caller asks for) has a statement of its own, so that the
-// database does not evaluate two always-true conditions per row.
-const LIST_FOR_USER = listForUser('');
-const LIST_FOR_USER_FILTERED = listForUser(`
-     AND ($2::text IS NULL OR ${EFFECTIVE_STATUS} = $2)
-     AND ($3::text IS NULL OR c.provider = $3)`);
-
-// `previous` is the status before the statement, read under the row's lock (null when the row is new).
-// A row that another transaction inserted after this statement's snapshot conflicts, but `previous`
-// cannot see it: then the update is skipped (no row comes back) and the caller runs the statement
-// again, which sees that row. So exactly one of racing first writes creates the connection (the one
-// whose `previous` is null), and every other one knows the status it replaced.
-const UPSERT = `
-  WITH previous AS (SELECT ${EFFECTIVE_STATUS} AS status FROM connections c WHERE user_id = $1 AND provider = $2 FOR UPDATE)
-  INSERT INTO connections AS c (user_id, provider, access_token, refresh_token, token_expires_at,
-                                provider_user_id, provider_username, scope, status, last_synced_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-  ON CONFLICT (user_id, provider) DO UPDATE SET
-    access_token = EXCLUDED.access_token,
-    refresh_token = EXCLUDED.refresh_token,
-    token_expires_at = EXCLUDED.token_expires_at,
-    provider_user_id = EXCLUDED.provider_user_id,
-    provider_username = EXCLUDED.provider_username,
-    scope = EXCLUDED.scope,
-    status = EXCLUDED.status,
-    status_reason = NULL,
-    last_synced_at = coalesce(EXCLUDED.last_synced_at, c.last_synced_at),
-    token_version = c.token_version + 1,
-    updated_at = now()
-  WHERE EXISTS (SELECT 1 FROM previous)
-  RETURNING ${COLUMNS}, (SELECT status FROM previous) AS previous`;
-/** How often UPSERT runs when rows keep appearing under it; each new run sees the rows of the last. */
-const UPSERT_ATTEMPTS = 5;
-
-// Erases the tokens in any case; `previous` tells whether the status changed. Nothing at all changes
-// (updated_at included) for a connection already revoked with its tokens erased.
-const REVOKE = `
-  WITH previous AS (SELECT id, status FROM connections WHERE id = $1 FOR UPDATE)
-  UPDATE connections c
-     SET status = 'revoked', status_reason = CASE WHEN previous.status = 'revoked' THEN c.status_reason ELSE $2 END,
-         access_token = NULL, refresh_token = NULL, token_expires_at = NULL,
-         token_version = c.token_version + 1, updated_at = now()
-    FROM previous
-   WHERE c.id = previous.id AND NOT (c.status = 'revoked' AND c.access_token IS NULL AND c.refresh_token IS NULL)
-  RETURNING ${COLUMNS}, previous.status AS previous`;
-
-// Only an active connection expires: a revoked one stays revoked. Tokens are kept for a refresh.
-const EXPIRE = `
-  UPDATE connections c SET status = 'expired', status_reason = $2, updated_at = now()
-   WHERE c.id = $1 AND c.status = 'active'
-  RETURNING ${COLUMNS}`;
-
-const SWEEP = `
-  UPDATE connections c SET status = 'expired', status_reason = 'token_lapsed', updated_at = now()
-   WHERE c.status = 'active' AND c.refresh_token IS NULL AND c.token_expires_at <= now()
-  RETURNING ${COLUMNS}`;
-
-/**
- * Which wearable providers each user has connected. Other Nest modules import ConnectionsModule and
- * use this service; its statuses are true at the moment they are read, and every change of status
- * is announced as a ConnectionEvent (see CONNECTION_EVENTS). No method returns or logs a token,
- * except getAccessToken and refreshTokens, which exist for that.
+ * Which wearable providers each user has connected. Other Nest modules use this service; its
+ * statuses are true at the moment they are read, and every change of status is announced as a
+ * ConnectionEvent (see CONNECTION_EVENTS). No method returns or logs a token, except getAccessToken
+ * and refreshTokens, which exist for that. The statements are ConnectionsRepository's; this class
+ * holds the rules (tokens sealed to their connection, a revoked connection holds none, which change
+ * is announced how) and the coalescing of refreshes within the process.
  */
 @Injectable()
-export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
-  private readonly logger = new Logger(ConnectionsService.name);
+export class ConnectionsService {
   private readonly refreshing = new Map<string, Promise<RefreshOutcome>>();
-  private sweeper?: NodeJS.Timeout;
 
   constructor(
-    private readonly sql: Sql,
+    private readonly repository: ConnectionsRepository,
     private readonly cipher: TokenCipher,
     private readonly events: EventEmitter2,
+    private readonly users: UsersService,
   ) {}
-
-  onModuleInit(): void {
-    this.sweeper = setInterval(() => {
-      this.expireLapsed().catch((error: Error) => this.logger.warn(`Expiry sweep failed: ${error.message}`));
-    }, SWEEP_INTERVAL_MS).unref();
-  }
-
-  onModuleDestroy(): void {
-    clearInterval(this.sweeper);
-  }
 
   /**
    * The user's connections, optionally filtered: the most recently synced first, never-synced last,
@@ -166,14 +80,9 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
    */
   async listForUser(userId: string, filter: ConnectionFilter = {}): Promise<ConnectionResponse[]> {
     userId = uuidOr(userId, UserNotFoundError);
-    const status = filter.status ?? null;
-    const provider = filter.provider ?? null;
-    const rows =
-      status === null && provider === null
-        ? await this.sql.rows<ConnectionRow>(LIST_FOR_USER, [userId], 'connections_list_for_user')
-        : await this.sql.rows<ConnectionRow>(LIST_FOR_USER_FILTERED, [userId, status, provider], 'connections_list_for_user_filtered');
-    if (rows.length === 0) throw new UserNotFoundError();
-    return rows[0].id === null ? [] : rows.map(toConnectionResponse);
+    const rows = await this.repository.listForUser(userId, filter.status ?? null, filter.provider ?? null);
+    if (rows === null) throw new UserNotFoundError();
+    return rows.map(toConnectionResponse);
   }
 
   /**
@@ -200,30 +109,22 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     userId = uuidOr(userId, UserNotFoundError);
     const status = connection.status ?? 'active';
     const keepsTokens = status !== 'revoked';
-    const values = [
+    const row = await this.repository.upsert({
       userId,
       provider,
-      keepsTokens ? this.cipher.encrypt(connection.accessToken, tokenContext(userId, provider, 'access_token')) : null,
-      keepsTokens && connection.refreshToken
-        ? this.cipher.encrypt(connection.refreshToken, tokenContext(userId, provider, 'refresh_token'))
-        : null,
-      keepsTokens ? (connection.expiresAt ?? null) : null,
-      connection.providerUserId ?? null,
-      connection.providerUsername ?? null,
-      connection.scope ?? null,
+      accessToken: keepsTokens ? this.cipher.encrypt(connection.accessToken, tokenContext(userId, provider, 'access_token')) : null,
+      refreshToken:
+        keepsTokens && connection.refreshToken
+          ? this.cipher.encrypt(connection.refreshToken, tokenContext(userId, provider, 'refresh_token'))
+          : null,
+      tokenExpiresAt: keepsTokens ? (connection.expiresAt ?? null) : null,
+      providerUserId: connection.providerUserId ?? null,
+      providerUsername: connection.providerUsername ?? null,
+      scope: connection.scope ?? null,
       status,
-      connection.lastSyncedAt ?? null,
-    ];
-    let row: (ConnectionRow & { previous: ConnectionStatus | null }) | undefined;
-    try {
-      for (let attempt = 1; !row; attempt++) {
-        [row] = await this.sql.rows<ConnectionRow & { previous: ConnectionStatus | null }>(UPSERT, values);
-        if (!row && attempt === UPSERT_ATTEMPTS) throw new Error('The connection kept changing under the write; retry');
-      }
-    } catch (error) {
-      if (sqlState(error) === FOREIGN_KEY_VIOLATION) throw new UserNotFoundError();
-      throw error;
-    }
+      lastSyncedAt: connection.lastSyncedAt ?? null,
+    });
+    if (!row) throw new UserNotFoundError();
     if (row.previous !== row.status) {
       const reason = row.status !== 'active' ? 'imported' : row.previous === null ? 'linked' : 'relinked';
       const event = row.status === 'active' ? CONNECTION_EVENTS.created : CONNECTION_EVENTS[row.status];
@@ -238,11 +139,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
    */
   async recordSync(connectionId: string, at: Date = new Date()): Promise<ConnectionResponse> {
     connectionId = uuidOr(connectionId, ConnectionNotFoundError);
-    const [row] = await this.sql.rows<ConnectionRow>(
-      `UPDATE connections c SET last_synced_at = greatest(c.last_synced_at, $2::timestamptz), updated_at = now()
-        WHERE c.id = $1 RETURNING ${COLUMNS}`,
-      [connectionId, at],
-    );
+    const row = await this.repository.recordSync(connectionId, at);
     if (!row) throw new ConnectionNotFoundError();
     this.emit(CONNECTION_EVENTS.synced, row, 'synced');
     return toConnectionResponse(row);
@@ -253,7 +150,8 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
    * it was revoked already (then nothing changes). Throws ConnectionNotFoundError.
    */
   async markRevoked(connectionId: string, reason: StatusReason): Promise<ConnectionResponse> {
-    return this.transition(REVOKE, CONNECTION_EVENTS.revoked, connectionId, reason);
+    connectionId = uuidOr(connectionId, ConnectionNotFoundError);
+    return this.announced(await this.repository.revoke(connectionId, reason), CONNECTION_EVENTS.revoked, connectionId, reason);
   }
 
   /**
@@ -262,7 +160,8 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
    * Throws ConnectionNotFoundError.
    */
   async markExpired(connectionId: string, reason: StatusReason): Promise<ConnectionResponse> {
-    return this.transition(EXPIRE, CONNECTION_EVENTS.expired, connectionId, reason);
+    connectionId = uuidOr(connectionId, ConnectionNotFoundError);
+    return this.announced(await this.repository.expire(connectionId, reason), CONNECTION_EVENTS.expired, connectionId, reason);
   }
 
   /**
@@ -271,24 +170,14 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
    */
   async disconnect(userId: string, provider: Provider): Promise<ConnectionResponse> {
     userId = uuidOr(userId, UserNotFoundError);
-    const [found] = await this.sql.rows<{ id: string }>(
-      `SELECT id FROM connections WHERE user_id = $1 AND provider = $2`,
-      [userId, provider],
-    );
-    if (!found) {
-      const [user] = await this.sql.rows(`SELECT 1 FROM users WHERE id = $1`, [userId]);
-      throw user ? new ConnectionNotFoundError() : new UserNotFoundError();
-    }
-    return this.markRevoked(found.id, 'user_disconnected');
+    const id = await this.repository.findId(userId, provider);
+    if (id === undefined) throw (await this.users.exists(userId)) ? new ConnectionNotFoundError() : new UserNotFoundError();
+    return this.markRevoked(id, 'user_disconnected');
   }
 
   /** The connections of a provider's account (usually one), for webhooks that know only the provider's user id. */
   async findByProviderUser(provider: Provider, providerUserId: string): Promise<ConnectionResponse[]> {
-    const rows = await this.sql.rows<ConnectionRow>(
-      `SELECT ${COLUMNS} FROM connections c WHERE c.provider = $1 AND c.provider_user_id = $2 ORDER BY c.created_at, c.id`,
-      [provider, providerUserId],
-    );
-    return rows.map(toConnectionResponse);
+    return (await this.repository.findByProviderUser(provider, providerUserId)).map(toConnectionResponse);
   }
 
   /**
@@ -297,10 +186,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
    */
   async getAccessToken(connectionId: string): Promise<string> {
     connectionId = uuidOr(connectionId, ConnectionNotFoundError);
-    const [row] = await this.sql.rows<{ user_id: string; provider: Provider; status: ConnectionStatus; access_token: string | null }>(
-      `SELECT c.user_id, c.provider, ${EFFECTIVE_STATUS} AS status, c.access_token FROM connections c WHERE c.id = $1`,
-      [connectionId],
-    );
+    const row = await this.repository.findAccessToken(connectionId);
     if (!row) throw new ConnectionNotFoundError();
     if (row.status !== 'active' || row.access_token === null) throw new ConnectionNotActiveError(row.status);
     return this.cipher.decrypt(row.access_token, tokenContext(row.user_id, row.provider, 'access_token'));
@@ -319,6 +205,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     } catch (error) {
       return Promise.reject(error);
     }
+    // Callers in this process share one refresh; the row lock serialises those of other processes.
     const running = this.refreshing.get(connectionId);
     if (running) {
       return running.then((result) => (result.outcome === 'refreshed' ? { ...result, outcome: 'already_refreshed' } : result));
@@ -328,30 +215,36 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     return run;
   }
 
-  /** Stores `expired` on every active connection whose token lapsed with no refresh token; emits connection.expired for each. */
+  /**
+   * Stores `expired` on every active connection whose token lapsed with no refresh token; emits
+   * connection.expired (reason token_lapsed) for each. ExpirySweep runs it every minute.
+   */
   async expireLapsed(): Promise<number> {
-    const rows = await this.sql.rows<ConnectionRow>(SWEEP);
+    const rows = await this.repository.sweepLapsed();
     for (const row of rows) this.emit(CONNECTION_EVENTS.expired, row, 'token_lapsed');
     return rows.length;
   }
 
+  /**
+   * The connections module's part of deleting a user (see UsersService.delete): deletes the user's
+   * connections and their tokens in the deletion's transaction, and once it is committed announces
+   * connection.revoked (reason user_deleted) for each that was active. Not for direct calls.
+   */
+  @OnEvent(USER_EVENTS.deleting, { suppressErrors: false })
+  async onUserDeleting(event: UserDeletingEvent): Promise<void> {
+    const deleted = await this.repository.deleteForUser(event.manager, event.user_id);
+    event.afterCommit(() => {
+      for (const row of deleted) if (row.status === 'active') this.emit(CONNECTION_EVENTS.revoked, row, 'user_deleted');
+    });
+  }
+
   private async refreshUnderLock(connectionId: string, refresher: Refresher): Promise<RefreshOutcome> {
     // The version before waiting for the lock: if it differs once the lock is held, a racing call refreshed.
-    const [seen] = await this.sql.rows<{ token_version: number }>(`SELECT token_version FROM connections WHERE id = $1`, [
-      connectionId,
-    ]);
-    if (!seen) throw new ConnectionNotFoundError();
-    let revoked: ConnectionRow | undefined;
-    let reactivated: ConnectionRow | undefined;
-    const outcome = await this.sql.transaction<RefreshOutcome>(async (client) => {
-      const {
-        rows: [row],
-      } = await client.query(
-        `SELECT c.id, c.user_id, c.provider, c.status, ${EFFECTIVE_STATUS} AS effective_status,
-                c.access_token, c.refresh_token, c.token_expires_at, c.token_version
-           FROM connections c WHERE c.id = $1 FOR UPDATE`,
-        [connectionId],
-      );
+    const seen = await this.repository.tokenVersion(connectionId);
+    if (seen === undefined) throw new ConnectionNotFoundError();
+    let revoked: ChangedConnectionRow | undefined;
+    let reactivated: Pick<ConnectionRow, 'id' | 'user_id' | 'provider'> | undefined;
+    const outcome = await this.repository.underLock<RefreshOutcome>(connectionId, async (row, locked) => {
       if (!row) throw new ConnectionNotFoundError();
       if (row.status === 'revoked') throw new ConnectionNotActiveError('revoked');
       const context = (field: 'access_token' | 'refresh_token') => tokenContext(row.user_id, row.provider, field);
@@ -362,26 +255,20 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
         refreshToken: open(row.refresh_token, 'refresh_token'),
         expiresAt: row.token_expires_at,
       };
-      if (row.token_version !== seen.token_version && current.accessToken !== null) {
+      if (row.token_version !== seen && current.accessToken !== null) {
         return { outcome: 'already_refreshed', accessToken: current.accessToken };
       }
 
       const result = await refresher(current);
       if ('rejected' in result) {
-        [revoked] = (await client.query(REVOKE, [connectionId, 'refresh_failed'])).rows;
+        revoked = await locked.revoke('refresh_failed');
         return { outcome: 'revoked' };
       }
       const refreshToken = result.refreshToken === undefined ? current.refreshToken : result.refreshToken;
-      await client.query(
-        `UPDATE connections SET access_token = $2, refresh_token = $3, token_expires_at = $4, status = 'active',
-                status_reason = NULL, token_version = token_version + 1, updated_at = now()
-          WHERE id = $1`,
-        [
-          connectionId,
-          this.cipher.encrypt(result.accessToken, context('access_token')),
-          refreshToken ? this.cipher.encrypt(refreshToken, context('refresh_token')) : null,
-          result.expiresAt ?? null,
-        ],
+      await locked.replaceTokens(
+        this.cipher.encrypt(result.accessToken, context('access_token')),
+        refreshToken ? this.cipher.encrypt(refreshToken, context('refresh_token')) : null,
+        result.expiresAt ?? null,
       );
       if (row.effective_status !== 'active') reactivated = row;
       return { outcome: 'refreshed', accessToken: result.accessToken };
@@ -392,19 +279,21 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     return outcome;
   }
 
-  private async transition(
-    statement: string,
+  /**
+   * The connection after a change of status: `changed` is the row the statement changed (announced
+   * as `event` if its status moved), undefined if nothing changed (then it is read as it is).
+   */
+  private async announced(
+    changed: ChangedConnectionRow | undefined,
     event: string,
     connectionId: string,
     reason: StatusReason,
   ): Promise<ConnectionResponse> {
-    connectionId = uuidOr(connectionId, ConnectionNotFoundError);
-    const [changed] = await this.sql.rows<ConnectionRow & { previous?: ConnectionStatus }>(statement, [connectionId, reason]);
     if (changed) {
       if (changed.previous !== changed.status) this.emit(event, changed, reason);
       return toConnectionResponse(changed);
     }
-    const [unchanged] = await this.sql.rows<ConnectionRow>(`SELECT ${COLUMNS} FROM connections c WHERE c.id = $1`, [connectionId]);
+    const unchanged = await this.repository.findById(connectionId);
     if (!unchanged) throw new ConnectionNotFoundError();
     return toConnectionResponse(unchanged);
   }

@@ -10,7 +10,7 @@ import type { PGLiteSocketServer } from '@electric-sql/pglite-socket';
  * The port in the socket's file name only: PostgreSQL clients look for `<directory>/.s.PGSQL.<port>`.
  * No TCP port is opened.
  */
-export const SOCKET_PORT = 5432;
+const SOCKET_PORT = 5432;
 export const SOCKET_NAME = `.s.PGSQL.${SOCKET_PORT}`;
 /**
  * The longest Unix socket path that binds everywhere: `sun_path` holds 108 bytes on Linux and 104 on

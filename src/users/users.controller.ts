@@ -5,7 +5,7 @@ import { ApiBodyErrors, ApiErrors, ApiSuccess, uuidParam } from '../common/api-d
 import { UuidParam, validBody, validQuery } from '../common/validation.js';
 import { CreateUserDto } from './dto/create-user.dto.js';
 import { ListUsersQueryDto } from './dto/list-users-query.dto.js';
-import { toUserResponse, UserPageResponse, UserResponse } from './user-response.js';
+import { toUserResponse, UserPageResponse, UserResponse } from './dto/user-response.js';
 import { UsersService } from './users.service.js';
 
 const USER_ID = ApiParam(uuidParam('user_id', 'The UUID of the user', '550e8400-e29b-41d4-a716-446655440000'));

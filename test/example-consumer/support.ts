@@ -3,10 +3,8 @@ import { Writable } from 'node:stream';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { Logger } from 'nestjs-pino';
-import { AppModule, type RuntimeConfig } from '../../src/app.module.js';
-import { ApiKeysService } from '../../src/auth/api-keys.service.js';
-import { ConnectionsService } from '../../src/connections/connections.service.js';
 import { Sql } from '../../src/database/sql.js';
+import { ConnectionsService, WearableConnectionsModule, type WearableConnectionsOptions } from '../../src/index.js';
 import { UsersService } from '../../src/users/users.service.js';
 import { freshDatabase, type TestDatabase, testRuntimeConfig } from '../support/test-app.js';
 
@@ -34,10 +32,16 @@ export interface ConsumerApp {
 }
 
 /**
- * AppModule plus the example consumer, as a testing module served over Fastify, on a fresh database
- * (embedded PGlite, or a new database on DATABASE_URL) or on `database` when given (shared, not dropped).
+ * Another team's application, built as the README's "Using wearable-connections from another Nest
+ * application" tells it to: WearableConnectionsModule.forRoot() beside its own module, on a plain
+ * FastifyAdapter, with nothing else wired by hand (no hook, no key). Served as a testing module, on a
+ * fresh database (embedded PGlite, or a new database on DATABASE_URL) or on `database` when given
+ * (shared, not dropped). `beforeReady` may add to the application (a route, say) before it is sealed.
  */
-export async function startConsumerApp(database?: TestDatabase): Promise<ConsumerApp> {
+export async function startConsumerApp(
+  database?: TestDatabase,
+  beforeReady?: (app: NestFastifyApplication) => void,
+): Promise<ConsumerApp> {
   const owned = database === undefined;
   const db = database ?? (await freshDatabase());
   const logs: string[] = [];
@@ -47,28 +51,30 @@ export async function startConsumerApp(database?: TestDatabase): Promise<Consume
       done();
     },
   });
-  const config: RuntimeConfig = {
+  const options: WearableConnectionsOptions = {
     ...testRuntimeConfig(db.url),
     bootstrapApiKey: CONSUMER_ADMIN_KEY,
     tokenEncryptionKey: CONSUMER_TOKEN_KEY,
+    logStream,
   };
   let app: NestFastifyApplication | undefined;
   try {
     const moduleRef = await Test.createTestingModule({
-      imports: [AppModule.forRoot(config, logStream), SyncWorkerModule],
+      imports: [WearableConnectionsModule.forRoot(options), SyncWorkerModule],
     }).compile();
     app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { bufferLogs: true });
     app.useLogger(app.get(Logger));
     await app.init();
+    beforeReady?.(app);
     await app.getHttpAdapter().getInstance().ready();
-    await app.get(ApiKeysService).register('bootstrap', CONSUMER_ADMIN_KEY, ['admin']);
     const started = app;
     const worker = moduleRef.select(SyncWorkerModule).get(SyncWorker);
     return {
       app: started,
       moduleRef,
       worker,
-      connections: moduleRef.select(SyncWorkerModule).get(ConnectionsService),
+      // The instance the consumer's own provider was given.
+      connections: worker.connections,
       users: app.get(UsersService),
       sql: app.get(Sql),
       database: db,

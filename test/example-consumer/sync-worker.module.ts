@@ -1,8 +1,7 @@
 import { Injectable, Module } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
-import { CONNECTION_EVENTS, type ConnectionEvent } from '../../src/connections/connection.events.js';
-import { ConnectionsModule } from '../../src/connections/connections.module.js';
-import { ConnectionsService } from '../../src/connections/connections.service.js';
+// What another team would import from the package: its public surface only.
+import { CONNECTION_EVENTS, type ConnectionEvent, ConnectionsService } from '../../src/index.js';
 
 export interface ReceivedEvent {
   name: string;
@@ -76,8 +75,8 @@ export class SyncWorker {
   }
 }
 
+/** No import needed: WearableConnectionsModule.forRoot() is global, so ConnectionsService is injectable anywhere. */
 @Module({
-  imports: [ConnectionsModule],
   providers: [SyncWorker],
   exports: [SyncWorker],
 })

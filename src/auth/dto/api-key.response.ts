@@ -1,7 +1,7 @@
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
-import { isoTime } from '../common/iso-time.js';
-import type { ApiKeyRow } from './api-keys.service.js';
-import { type Scope, SCOPES } from './scopes.js';
+import { isoTime } from '../../common/iso-time.js';
+import type { ApiKeyRow } from '../api-keys.repository.js';
+import { type Scope, SCOPES } from '../scopes.js';
 
 @ApiSchema({ name: 'ApiKey', description: 'An API key, without its secret' })
 export class ApiKeyResponse {
@@ -64,5 +64,18 @@ export function toApiKeyResponse(row: ApiKeyRow): ApiKeyResponse {
     last_used_at: isoTime(row.last_used_at),
     revoked_at: isoTime(row.revoked_at),
     created_at: isoTime(row.created_at)!,
+  };
+}
+
+/** A key just created, with its secret: the one response that shows it. */
+export function toCreatedApiKeyResponse(row: ApiKeyRow & { key: string }): CreatedApiKeyResponse {
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    scopes: row.scopes,
+    expires_at: isoTime(row.expires_at),
+    created_at: isoTime(row.created_at)!,
+    key: row.key,
   };
 }

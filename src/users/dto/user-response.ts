@@ -1,6 +1,6 @@
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
-import { isoTime } from '../common/iso-time.js';
-import type { User } from './user.entity.js';
+import { isoTime } from '../../common/iso-time.js';
+import type { User } from '../user.entity.js';
 
 @ApiSchema({ name: 'User', description: 'A user of the health app' })
 export class UserResponse {

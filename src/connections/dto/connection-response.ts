@@ -1,6 +1,7 @@
 import { ApiProperty, ApiSchema } from '@nestjs/swagger';
-import { isoTimeFromUtcText } from '../common/iso-time.js';
-import { CONNECTION_STATUSES, type ConnectionStatus, type Provider, PROVIDERS } from './providers.js';
+import { isoTimeFromUtcText } from '../../common/iso-time.js';
+import type { ConnectionRow } from '../connections.repository.js';
+import { CONNECTION_STATUSES, type ConnectionStatus, type Provider, PROVIDERS } from '../providers.js';
 
 /** A connection as the spec describes it. It has no token field, by construction. */
 @ApiSchema({ name: 'Connection', description: "A user's connection to a wearable provider; never its tokens" })
@@ -51,21 +52,6 @@ export class ConnectionResponse {
   created_at: string;
 
   @ApiProperty({ format: 'date-time', description: 'ISO 8601 timestamp (UTC, Z) when the connection was last updated', example: '2024-03-15T10:30:00Z' })
-  updated_at: string;
-}
-
-/** The columns a connection is read with; tokens are not among them. */
-export interface ConnectionRow {
-  id: string;
-  user_id: string;
-  provider: Provider;
-  provider_user_id: string | null;
-  provider_username: string | null;
-  scope: string | null;
-  status: ConnectionStatus;
-  /** UTC as PostgreSQL writes it: `… AT TIME ZONE 'UTC'`, e.g. "2024-03-15 10:30:00.123456". */
-  last_synced_at: string | null;
-  created_at: string;
   updated_at: string;
 }
 
