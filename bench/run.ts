@@ -50,6 +50,8 @@ interface Round {
   requestsPerSecond: number;
   p50: number;
   p99: number;
+  /** The server process's CPU time (user + system) per request answered: what the code costs, whatever else the machine does. */
+  cpuMicrosPerRequest: number;
   non2xx: number;
   errors: number;
   peakRssMb: number;
@@ -88,6 +90,12 @@ function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
+/** CPU time (user + system) the process has used, in µs, from /proc (clock ticks of 10 ms). */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
 function randomPath(): string {
   return `/api/v1/users/${benchUserId(Math.floor(Math.random() * USERS))}/connections`;
 }
@@ -95,6 +103,7 @@ function randomPath(): string {
 async function drive(port: number, pid: number, seconds: number): Promise<Omit<Round, 'target' | 'round'>> {
   let peak = rssMb(pid);
   const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 250);
+  const cpuBefore = cpuMicros(pid);
   const result = await autocannon({
     url: `http://127.0.0.1:${port}`,
     connections: CONNECTIONS,
@@ -103,8 +112,10 @@ async function drive(port: number, pid: number, seconds: number): Promise<Omit<R
     requests: [{ method: 'GET', setupRequest: (request: object) => ({ ...request, path: randomPath() }) }],
   });
   clearInterval(sampler);
+  const cpuPerRequest = (cpuMicros(pid) - cpuBefore) / Math.max(result.requests.total, 1);
   return {
     requestsPerSecond: result.requests.average,
+    cpuMicrosPerRequest: Math.round(cpuPerRequest),
     p50: result.latency.p50,
     p99: result.latency.p99,
     non2xx: result.non2xx,
@@ -165,6 +176,7 @@ async function main(): Promise<void> {
         rounds.push(r);
         log(
           `round ${round} ${t.target.padEnd(7)} ${r.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  ` +
+            `CPU ${r.cpuMicrosPerRequest} µs/req  ` +
             `RSS ${r.peakRssMb} MB  non-2xx ${r.non2xx}  errors ${r.errors}`,
         );
       }
@@ -179,6 +191,7 @@ async function main(): Promise<void> {
             requestsPerSecond: Math.round(median(mine.map((r) => r.requestsPerSecond))),
             p50: median(mine.map((r) => r.p50)),
             p99: median(mine.map((r) => r.p99)),
+            cpuMicrosPerRequest: median(mine.map((r) => r.cpuMicrosPerRequest)),
             peakRssMb: Math.max(...mine.map((r) => r.peakRssMb)),
             non2xx: mine.reduce((n, r) => n + r.non2xx, 0),
             errors: mine.reduce((n, r) => n + r.errors, 0),
@@ -196,13 +209,13 @@ async function main(): Promise<void> {
     };
 
     log('');
-    log(`| ${USERS} users, ${CONNECTIONS} connections, median of ${ROUNDS} rounds of ${DURATION} s | req/s | p50 ms | p99 ms | peak RSS MB |`);
-    log('|---|---|---|---|---|');
+    log(`| ${USERS} users, ${CONNECTIONS} connections, median of ${ROUNDS} rounds of ${DURATION} s | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MB |`);
+    log('|---|---|---|---|---|---|');
     for (const { target } of targets) {
       const s = summary[target];
-      log(`| ${target} | ${s.requestsPerSecond} | ${s.p50} | ${s.p99} | ${s.peakRssMb} |`);
+      log(`| ${target} | ${s.requestsPerSecond} | ${s.p50} | ${s.p99} | ${s.cpuMicrosPerRequest} | ${s.peakRssMb} |`);
     }
-    log(`| service / floor | ${(throughputRatio * 100).toFixed(0)}% | | ${p99Ratio.toFixed(2)}x | |`);
+    log(`| service / floor | ${(throughputRatio * 100).toFixed(0)}% | | ${p99Ratio.toFixed(2)}x | | |`);
     log('');
     for (const [name, ok] of Object.entries(checks)) log(`${ok ? 'PASS' : 'FAIL'} ${name}`);
 
