@@ -50,10 +50,18 @@ class ReadingController {
 
 type Handler = (...args: unknown[]) => unknown;
 
-/** An AuthService that records what it is asked and answers as told. */
-function fakeAuth(answer: (scope: Scope) => Principal | Error) {
+/**
+ * An AuthService that records what it is asked and answers as told: through admit(), or, when
+ * `now` says so, at once through admitNow() (undefined: admitNow() cannot tell, admit() is asked).
+ */
+function fakeAuth(answer: (scope: Scope) => Principal | Error, now: (scope: Scope) => Principal | Error | undefined = () => undefined) {
   const calls: { request: AuthRequest; reply: AuthReply; scope: Scope }[] = [];
   const auth = {
+    admitNow(_request: AuthRequest, _reply: AuthReply, scope: Scope): Principal | undefined {
+      const outcome = now(scope);
+      if (outcome instanceof Error) throw outcome;
+      return outcome;
+    },
     async admit(request: AuthRequest, reply: AuthReply, scope: Scope): Promise<Principal> {
       calls.push({ request, reply, scope });
       const outcome = answer(scope);
@@ -117,12 +125,33 @@ describe('ApiKeyGuard', () => {
       const { auth } = fakeAuth(() => error);
       const guard = new ApiKeyGuard(new Reflector(), auth);
       const { ctx, request } = context(MixedController, MixedController.prototype.write as Handler);
-      const refused = await guard.canActivate(ctx).catch((thrown: unknown) => thrown);
+      const refused = await Promise.resolve()
+        .then(() => guard.canActivate(ctx))
+        .catch((thrown: unknown) => thrown);
       expect(refused).toBe(error);
       expect((refused as HttpException).getStatus()).toBe(status);
       expect(request).not.toHaveProperty('principal');
     });
   }
+
+  it('admits a request the service can answer at once without a promise, and without asking admit()', () => {
+    const { auth, calls } = fakeAuth(() => new UnauthorizedException('not asked'), () => PRINCIPAL);
+    const guard = new ApiKeyGuard(new Reflector(), auth);
+    const { ctx, request } = context(MixedController, MixedController.prototype.read as Handler);
+    expect(guard.canActivate(ctx)).toBe(true);
+    expect(request).toHaveProperty('principal', PRINCIPAL);
+    expect(calls).toEqual([]);
+  });
+
+  it('passes on at once a refusal the service makes at once (403, 429), and admits nothing', () => {
+    const forbidden = new ForbiddenException('This API key lacks the "write" scope');
+    const { auth, calls } = fakeAuth(() => PRINCIPAL, () => forbidden);
+    const guard = new ApiKeyGuard(new Reflector(), auth);
+    const { ctx, request } = context(MixedController, MixedController.prototype.write as Handler);
+    expect(() => guard.canActivate(ctx)).toThrow(forbidden);
+    expect(request).not.toHaveProperty('principal');
+    expect(calls).toEqual([]);
+  });
 
   it("reads a route's metadata once, not on every request", async () => {
     const { auth } = fakeAuth(() => PRINCIPAL);

@@ -63,13 +63,11 @@ export class ApiKeysService {
    * row's lock.
    */
   authenticate(key: string): Promise<Principal | null> {
+    const cached = this.cached(key);
+    if (cached !== undefined) return Promise.resolve(cached);
     const hash = digest('sha256', key, 'buffer');
     const hashHex = hash.toString('hex');
     const now = Date.now();
-    const cached = this.cache.get(hashHex);
-    if (cached && cached.cachedUntil > now && timingSafeEqual(cached.hash, hash)) {
-      return Promise.resolve(cached.expiresAt !== null && cached.expiresAt <= now ? null : cached.principal);
-    }
     const pending = this.lookups.get(hashHex);
     if (pending) return pending;
     const lookup: Promise<Principal | null> = this.lookUp(hash, hashHex, now).finally(() => {
@@ -77,6 +75,18 @@ export class ApiKeysService {
     });
     this.lookups.set(hashHex, lookup);
     return lookup;
+  }
+
+  /**
+   * The key's principal (or null once it has expired) if a lookup of the last CACHE_TTL_MS found it;
+   * undefined when only authenticate() can tell.
+   */
+  cached(key: string): Principal | null | undefined {
+    const hash = digest('sha256', key, 'buffer');
+    const entry = this.cache.get(hash.toString('hex'));
+    const now = Date.now();
+    if (!entry || entry.cachedUntil <= now || !timingSafeEqual(entry.hash, hash)) return undefined;
+    return entry.expiresAt !== null && entry.expiresAt <= now ? null : entry.principal;
   }
 
   private async lookUp(hash: Buffer, hashHex: string, now: number): Promise<Principal | null> {

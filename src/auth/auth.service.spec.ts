@@ -15,13 +15,19 @@ const PRINCIPALS: Record<string, Principal> = {
   [ADMIN_KEY]: { keyId: 'admin-id', scopes: ['admin'] },
 };
 
-/** An ApiKeysService that knows the keys above, and records the keys it was asked about. */
-function fakeApiKeys() {
+/**
+ * An ApiKeysService that knows the keys above, and records the keys it was asked about. Its cache
+ * holds the keys in `cachedKeys` (what cached() answers at once).
+ */
+function fakeApiKeys(cachedKeys: string[] = []) {
   const asked: string[] = [];
   const apiKeys = {
     async authenticate(key: string): Promise<Principal | null> {
       asked.push(key);
       return PRINCIPALS[key] ?? null;
+    },
+    cached(key: string): Principal | null | undefined {
+      return cachedKeys.includes(key) ? PRINCIPALS[key] : undefined;
     },
   };
   return { apiKeys: apiKeys as unknown as ApiKeysService, asked };
@@ -40,11 +46,13 @@ afterEach(async () => {
   for (const storage of storages.splice(0)) await storage.close();
 });
 
-function service(options: Partial<AuthOptions> = {}) {
+function service(options: Partial<AuthOptions> = {}, cachedKeys: string[] = [], inMemory = true) {
   const storage = new MemoryRateLimitStorage();
   storages.push(storage);
-  const { apiKeys, asked } = fakeApiKeys();
-  const auth = new AuthService(apiKeys, storage, { rateLimitPerMinute: 1_000, authFailureLimitPerMinute: 1_000, ...options });
+  const { apiKeys, asked } = fakeApiKeys(cachedKeys);
+  // A storage that can only answer with a promise, as Redis's.
+  const limits = inMemory ? storage : { hit: storage.hit.bind(storage), close: async () => undefined };
+  const auth = new AuthService(apiKeys, limits, { rateLimitPerMinute: 1_000, authFailureLimitPerMinute: 1_000, ...options });
   return { auth, asked };
 }
 
@@ -171,5 +179,44 @@ describe('AuthService.admit', () => {
       expect(text).not.toContain(key);
       expect(text).not.toContain(key.slice(4, 12));
     }
+  });
+});
+
+describe('AuthService.admitNow', () => {
+  it('admits a cached key counted in memory at once, with the principal and headers admit() gives, on the same counter', async () => {
+    const { auth, asked } = service({ rateLimitPerMinute: 10 }, [READ_KEY]);
+    const now = new FakeReply();
+    expect(auth.admitNow(from(READ_KEY), now, 'read')).toEqual(PRINCIPALS[READ_KEY]);
+    expect(now.headers).toEqual({ 'X-RateLimit-Limit': 10, 'X-RateLimit-Remaining': 9, 'X-RateLimit-Reset': 60 });
+    const later = new FakeReply();
+    expect(await auth.admit(from(READ_KEY), later, 'read')).toEqual(PRINCIPALS[READ_KEY]);
+    expect(later.headers['X-RateLimit-Remaining']).toBe(8);
+    expect(asked).toEqual([READ_KEY]);
+  });
+
+  it('leaves to admit() what it cannot tell at once: a key not cached, a missing or overlong key, counters outside memory', () => {
+    const { auth } = service({}, [READ_KEY]);
+    for (const request of [from(WRITE_KEY), from(undefined), from(''), from(['a', 'b']), from(`${READ_KEY}${'x'.repeat(300)}`)]) {
+      const reply = new FakeReply();
+      expect(auth.admitNow(request, reply, 'read')).toBeUndefined();
+      expect(reply.headers).toEqual({});
+    }
+    const { auth: redisLike } = service({}, [READ_KEY], false);
+    expect(redisLike.admitNow(from(READ_KEY), new FakeReply(), 'read')).toBeUndefined();
+  });
+
+  it('refuses a cached key at once: 403 naming the scope it lacks, 429 with Retry-After past its limit', () => {
+    const { auth } = service({ rateLimitPerMinute: 1 }, [READ_KEY]);
+    expect(() => auth.admitNow(from(READ_KEY), new FakeReply(), 'write')).toThrow('This API key lacks the "write" scope');
+    const reply = new FakeReply();
+    let thrown: unknown;
+    try {
+      auth.admitNow(from(READ_KEY), reply, 'read');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(HttpException);
+    expect((thrown as HttpException).getStatus()).toBe(HttpStatus.TOO_MANY_REQUESTS);
+    expect(reply.headers['Retry-After']).toBeGreaterThan(0);
   });
 });

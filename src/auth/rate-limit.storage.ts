@@ -21,6 +21,8 @@ export interface RateLimitStorage {
    * `blockMs`; hits during a block count in their window as any other, and do not extend it.
    */
   hit(key: string, ttlMs: number, limit: number, blockMs: number): Promise<RateLimitRecord>;
+  /** hit(), answered at once, where the storage can (in memory); absent where it cannot. */
+  hitNow?(key: string, ttlMs: number, limit: number, blockMs: number): RateLimitRecord;
   close(): Promise<void>;
 }
 
@@ -76,6 +78,10 @@ export class MemoryRateLimitStorage implements RateLimitStorage {
   }
 
   async hit(key: string, ttlMs: number, limit: number, blockMs: number): Promise<RateLimitRecord> {
+    return this.hitNow(key, ttlMs, limit, blockMs);
+  }
+
+  hitNow(key: string, ttlMs: number, limit: number, blockMs: number): RateLimitRecord {
     const now = Date.now();
     const stored = storedKey(key);
     let window = this.windows.get(stored);
