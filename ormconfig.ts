@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { loadConfig } from './src/config/app.config.js';
 import { dataSourceOptions } from './src/database/data-source-options.js';
 import { EmbeddedPostgres } from './src/database/embedded-postgres.js';
+import { ENTITIES } from './src/entities.js';
 
 /**
  * The DataSource the TypeORM CLI uses (`npm run migration:run`, `migration:generate`, …).
@@ -19,4 +20,4 @@ class CliDataSource extends DataSource {
   }
 }
 
-export default new CliDataSource(dataSourceOptions(config.databaseUrl ?? embedded!.url));
+export default new CliDataSource(dataSourceOptions(config.databaseUrl ?? embedded!.url, undefined, ENTITIES));

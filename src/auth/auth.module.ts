@@ -1,5 +1,7 @@
 import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { ApiKey } from './api-key.entity.js';
 import { ApiKeyGuard } from './api-key.guard.js';
 import { ApiKeysController } from './api-keys.controller.js';
 import { ApiKeysRepository } from './api-keys.repository.js';
@@ -27,6 +29,8 @@ export class AuthModule {
   static forRoot(options: AuthOptions): DynamicModule {
     return {
       module: AuthModule,
+      // The entity describes the table for TypeORM's schema tools; the repository's statements are SQL.
+      imports: [TypeOrmModule.forFeature([ApiKey])],
       controllers: [ApiKeysController],
       providers: [
         ApiKeysRepository,

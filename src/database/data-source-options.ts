@@ -1,10 +1,5 @@
 import type { DataSourceOptions } from 'typeorm';
-import { ApiKey } from '../auth/api-key.entity.js';
-import { Connection } from '../connections/connection.entity.js';
-import { User } from '../users/user.entity.js';
 import { migrations } from './migrations/index.js';
-
-const entities = [User, Connection, ApiKey];
 
 export interface PoolOptions {
   poolSize: number;
@@ -14,8 +9,12 @@ export interface PoolOptions {
 
 const CLI_POOL: PoolOptions = { poolSize: 1, connectTimeoutMs: 10_000, statementTimeoutMs: 0 };
 
-/** The one description of the database, shared by the application and the TypeORM CLI (ormconfig.ts). */
-export function dataSourceOptions(url: string, pool: PoolOptions = CLI_POOL): DataSourceOptions {
+/**
+ * The one description of the database, shared by the application and the TypeORM CLI (ormconfig.ts).
+ * The entities belong to the feature modules, which register them (`TypeOrmModule.forFeature`, picked
+ * up by `autoLoadEntities`); the CLI names them itself, so that this layer imports no feature.
+ */
+export function dataSourceOptions(url: string, pool: PoolOptions = CLI_POOL, entities: DataSourceOptions['entities'] = []): DataSourceOptions {
   return {
     type: 'postgres',
     url,

@@ -10,7 +10,7 @@ export class DatabaseModule {
   static forRoot(url: string, pool: PoolOptions, embedded: boolean): DynamicModule {
     return {
       module: DatabaseModule,
-      imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(url, pool), migrationsRun: true })],
+      imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(url, pool), autoLoadEntities: true, migrationsRun: true })],
       providers: [Sql, { provide: PREPARED_STATEMENTS, useValue: !embedded }],
       exports: [Sql],
     };
