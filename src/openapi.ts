@@ -8,6 +8,8 @@ import {
   SwaggerModule,
 } from '@nestjs/swagger';
 import { API_KEY_SECURITY } from './common/api-docs.js';
+import { loadConnectConfig } from './config/connect.config.js';
+import { loadProvidersConfig } from './config/providers.config.js';
 
 const DESCRIPTION = `Which wearable providers (Garmin, Strava, Polar, Suunto, Whoop, Oura, Fitbit, Withings, Coros)
 each user of a health app has connected.
@@ -32,6 +34,7 @@ const TAGS: [name: string, description: string][] = [
   ['connections', "Which providers a user has connected: the spec's endpoint, and managing connections"],
   ['users', 'The users of the health app'],
   ['api-keys', 'API keys (admin scope)'],
+  ['connect', "The pages a user's browser opens to connect a provider, and the OAuth callbacks (public; reached through a connect session's url)"],
   ['health', 'Liveness and readiness probes (public)'],
 ];
 
@@ -107,6 +110,8 @@ export async function generateOpenApiDocument(): Promise<OpenAPIObject> {
       trustProxy: false,
       requestTimeoutMs: 30_000,
       logLevel: 'silent',
+      providers: loadProvidersConfig({}),
+      connect: loadConnectConfig({}),
     }),
     new FastifyAdapter(),
     { preview: true, logger: false, abortOnError: false },

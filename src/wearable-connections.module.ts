@@ -7,12 +7,14 @@ import { AuthModule } from './auth/auth.module.js';
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { HttpSafetyNets } from './common/http-hooks.js';
 import { loggingModule } from './common/logging.js';
+import { ConnectModule } from './connect/connect.module.js';
 import type { AppConfig } from './config/app.config.js';
 import { ConnectionsModule } from './connections/connections.module.js';
 import { DEMO_DATA } from './connections/demo-data.js';
 import { CryptoModule } from './crypto/crypto.module.js';
 import { TokenCipher } from './crypto/token-cipher.js';
 import { DatabaseModule } from './database/database.module.js';
+import { ProvidersModule } from './providers/providers.module.js';
 import { UsersModule } from './users/users.module.js';
 
 /** What the application needs once start-up has settled where the database and the token key are. */
@@ -60,6 +62,8 @@ export class WearableConnectionsModule {
         AuthModule.forRoot(config),
         UsersModule,
         ConnectionsModule,
+        ProvidersModule.forRoot(config.providers),
+        ConnectModule.forRoot(config.connect),
       ],
       providers: [
         { provide: APP_FILTER, useClass: HttpExceptionFilter },
@@ -67,7 +71,7 @@ export class WearableConnectionsModule {
         // Read by DemoData, which loads the spec's example when the application starts.
         { provide: DEMO_DATA, useValue: config.demoData },
       ],
-      exports: [ConnectionsModule, DEMO_DATA],
+      exports: [ConnectionsModule, ProvidersModule, DEMO_DATA],
     };
   }
 }

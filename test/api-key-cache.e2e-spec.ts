@@ -2,10 +2,10 @@
  * The API-key cache under concurrency: requests that miss it together share one database lookup, and
  * a revocation is not undone by a lookup that was already under way when it happened.
  */
-import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Sql } from '../src/database/sql.js';
-import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
+import { httpHelpers } from './support/http-helpers.js';
+import { startTestApp, type TestApp } from './support/test-app.js';
 
 const LOOKUP = /^\s*UPDATE api_keys SET last_used_at/;
 
@@ -37,17 +37,13 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function newKey(): Promise<{ id: string; key: string }> {
-  const res = await request(t.server).post('/api/v1/api-keys').set('X-API-Key', ADMIN_KEY).send({ name: `cache-${Date.now()}`, scopes: ['read'] });
-  expect(res.status, res.text).toBe(201);
-  return { id: res.body.id, key: res.body.key };
-}
+const { call, createKey } = httpHelpers(() => t);
 
-const list = (key: string) => request(t.server).get('/api/v1/users').set('X-API-Key', key);
+const list = (key: string) => call('get', '/api/v1/users', { key });
 
 describe('API-key cache', () => {
   it('looks a key up once for all the requests that arrive while it is not cached', async () => {
-    const { key } = await newKey();
+    const { key } = await createKey(['read']);
     lookups = 0;
     let open!: () => void;
     gate = new Promise((resolve) => (open = resolve));
@@ -63,14 +59,14 @@ describe('API-key cache', () => {
   });
 
   it('does not cache what a lookup under way read once the key is revoked meanwhile', async () => {
-    const { id, key } = await newKey();
+    const { id, key } = await createKey(['read']);
     let open!: () => void;
     gate = new Promise((resolve) => (open = resolve));
     // The lookup has read the key, still valid, and waits when the key is revoked.
     const early = list(key).then((res) => res.status);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(lookups).toBe(1);
-    const revoked = request(t.server).delete(`/api/v1/api-keys/${id}`).set('X-API-Key', ADMIN_KEY);
+    const revoked = call('delete', `/api/v1/api-keys/${id}`);
     // The admin key is cached from the request before, so the revocation does not wait on the gate.
     expect((await revoked).status).toBe(204);
     open();

@@ -6,33 +6,20 @@ import { Logger } from 'nestjs-pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../src/app.js';
 import { KeyLabelsFromHash1795510000000 } from '../src/database/migrations/1795510000000-KeyLabelsFromHash.js';
-import { expectError } from './support/http-helpers.js';
+import { type CreatedKey, INVALID_KEY_BODY, ISO_UTC, type Scope, UUID } from './support/contract.js';
+import { expectError, httpHelpers, type Method } from './support/http-helpers.js';
 import { ADMIN_KEY, freshDatabase, startTestApp, type TestApp, testRuntimeConfig } from './support/test-app.js';
 
 // ---------------------------------------------------------------------------------------------
 // The contract's fixed shapes
 // ---------------------------------------------------------------------------------------------
 
-type Scope = 'read' | 'write' | 'admin';
 const SCOPES: Scope[] = ['read', 'write', 'admin'];
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 /** `wck_` and 32 random bytes in base64url: 256 bits. */
 const KEY_FORMAT = /^wck_[A-Za-z0-9_-]{43}$/;
-const INVALID_KEY_BODY = { detail: 'Invalid or missing API key' };
 const CREATED_FIELDS = ['id', 'name', 'prefix', 'scopes', 'expires_at', 'created_at', 'key'].sort();
 const FUTURE = '2999-01-01T00:00:00Z';
-
-interface CreatedKey {
-  id: string;
-  name: string;
-  prefix: string;
-  scopes: Scope[];
-  expires_at: string | null;
-  created_at: string;
-  key: string;
-}
 
 interface ListedKey {
   id: string;
@@ -67,20 +54,12 @@ function uniqueName(label = 'key'): string {
   return `${label}-${randomUUID()}`;
 }
 
-type Method = 'get' | 'post' | 'put' | 'delete';
-
-async function call(method: Method, path: string, key: string | null = ADMIN_KEY, body?: unknown) {
-  let req = request(t.server)[method](path);
-  if (key !== null) req = req.set('X-API-Key', key);
-  if (body !== undefined) req = req.send(body as object);
-  return req;
-}
+const { call, createUser, createKey: newKey } = httpHelpers(() => t);
 
 async function createKey(scopes: Scope[], extra: Record<string, unknown> = {}): Promise<CreatedKey> {
-  const res = await call('post', '/api/v1/api-keys', ADMIN_KEY, { name: uniqueName(scopes.join('+')), scopes, ...extra });
-  expect(res.status, res.text).toBe(201);
-  secrets.add(res.body.key);
-  return res.body as CreatedKey;
+  const created = await newKey(scopes, extra);
+  secrets.add(created.key);
+  return created;
 }
 
 async function listKeys(): Promise<ListedKey[]> {
@@ -90,17 +69,8 @@ async function listKeys(): Promise<ListedKey[]> {
   return res.body as ListedKey[];
 }
 
-async function createUser(): Promise<string> {
-  const id = randomUUID();
-  const res = await call('post', '/api/v1/users', ADMIN_KEY, { id });
-  expect(res.status, res.text).toBe(201);
-  return id;
-}
-
 async function putConnection(userId: string, provider: string): Promise<void> {
-  const res = await call('put', `/api/v1/users/${userId}/connections/${provider}`, ADMIN_KEY, {
-    access_token: `access-${randomUUID()}`,
-  });
+  const res = await call('put', `/api/v1/users/${userId}/connections/${provider}`, { body: { access_token: `access-${randomUUID()}` } });
   expect(res.status, res.text).toBe(201);
 }
 
@@ -117,7 +87,7 @@ describe('API keys', () => {
   describe('POST /api/v1/api-keys', () => {
     it('creates a key: 201 with id, name, prefix, scopes, expires_at, created_at and the key; the prefix is made from its hash', async () => {
       const name = uniqueName();
-      const res = await call('post', '/api/v1/api-keys', ADMIN_KEY, { name, scopes: ['read', 'write'] });
+      const res = await call('post', '/api/v1/api-keys', { body: { name, scopes: ['read', 'write'] } });
       expect(res.status, res.text).toBe(201);
       expect(res.headers['content-type']).toMatch(/application\/json/);
       const body = res.body as CreatedKey;
@@ -147,8 +117,8 @@ describe('API keys', () => {
 
     it('returns a key that authenticates with exactly the scopes it was given', async () => {
       const created = await createKey(['read']);
-      expect((await call('get', '/api/v1/users', created.key)).status).toBe(200);
-      expectError(await call('post', '/api/v1/users', created.key, { id: randomUUID() }), 403, 'write');
+      expect((await call('get', '/api/v1/users', { key: created.key })).status).toBe(200);
+      expectError(await call('post', '/api/v1/users', { key: created.key, body: { id: randomUUID() } }), 403, 'write');
     });
 
     it('accepts a future expires_at with a time zone and returns it in UTC', async () => {
@@ -158,7 +128,7 @@ describe('API keys', () => {
       const withOffset = await createKey(['read'], { expires_at: '2999-06-01T12:00:00+02:00' });
       expect(withOffset.expires_at).toMatch(ISO_UTC);
       expect(new Date(withOffset.expires_at!).toISOString()).toBe('2999-06-01T10:00:00.000Z');
-      expect((await call('get', '/api/v1/users', withOffset.key)).status).toBe(200);
+      expect((await call('get', '/api/v1/users', { key: withOffset.key })).status).toBe(200);
     });
 
     const invalidBodies: { name: string; body: (name: string) => Record<string, unknown> }[] = [
@@ -178,7 +148,7 @@ describe('API keys', () => {
       it(`returns 400 {"detail"} for ${what}, and creates no key`, async () => {
         const name = uniqueName('invalid');
         const before = (await listKeys()).length;
-        const res = await call('post', '/api/v1/api-keys', ADMIN_KEY, body(name));
+        const res = await call('post', '/api/v1/api-keys', { body: body(name) });
         expectError(res, 400);
         expect(res.body).not.toHaveProperty('key');
         const after = await listKeys();
@@ -203,15 +173,15 @@ describe('API keys', () => {
         last_used_at: null,
       });
 
-      expect((await call('get', '/api/v1/users', created.key)).status).toBe(200);
+      expect((await call('get', '/api/v1/users', { key: created.key })).status).toBe(200);
       const used = (await listKeys()).find((k) => k.id === created.id)!;
       expect(used.last_used_at).toMatch(ISO_UTC);
       expect(Date.parse(used.last_used_at!)).toBeGreaterThanOrEqual(Date.parse(created.created_at) - 1000);
     });
 
-    it('never shows a key field, a secret or a key hash anywhere in the body', async () => {
+    it("never shows a key field, a secret, a key hash or any part of a key, BOOTSTRAP_API_KEY's included, which it lists by a label made from its hash (it used to show the key's first quarter)", async () => {
       const created = await createKey(['write']);
-      expect((await call('get', '/api/v1/users', created.key)).status).toBe(200);
+      expect((await call('get', '/api/v1/users', { key: created.key })).status).toBe(200);
       const res = await call('get', '/api/v1/api-keys');
       expect(res.status).toBe(200);
       expect(res.body.length).toBeGreaterThanOrEqual(2);
@@ -226,54 +196,42 @@ describe('API keys', () => {
         expect(res.text).not.toContain(sha256(secret));
       }
       // No fragment of any key, generated or the operator's (BOOTSTRAP_API_KEY), may show.
+      expect(secrets).toContain(ADMIN_KEY);
       for (const secret of secrets) {
         for (const fragment of fragmentsOf(secret)) expect(res.text, `shows "${fragment}" of a key`).not.toContain(fragment);
       }
-    });
-
-    it("lists BOOTSTRAP_API_KEY by a label made from its hash, showing no part of it (it used to show the key's first quarter)", async () => {
-      const bootstrap = (await listKeys()).find((k) => k.name === 'bootstrap');
+      const bootstrap = (res.body as ListedKey[]).find((k) => k.name === 'bootstrap');
       expect(bootstrap).toBeDefined();
       expect(bootstrap!.prefix).toBe(labelOf(ADMIN_KEY));
-      const res = await call('get', '/api/v1/api-keys');
       expect(res.text).not.toContain(ADMIN_KEY.slice(0, ADMIN_KEY.length >> 2));
-      for (const fragment of fragmentsOf(ADMIN_KEY)) expect(res.text).not.toContain(fragment);
     });
   });
 
   describe('DELETE /api/v1/api-keys/{id}', () => {
-    it('revokes a key: 204 with no body, and 204 again on a repeat', async () => {
-      const created = await createKey(['read']);
+    it('revokes a key: 204 with no body, 204 again on a repeat, and the key gets 401 on the very next request, even right after it was used', async () => {
+      const created = await createKey(['admin']);
+      // Used first, so that any cache of authenticated keys holds it.
+      expect((await call('get', '/api/v1/users', { key: created.key })).status).toBe(200);
+      expect((await call('get', '/api/v1/api-keys', { key: created.key })).status).toBe(200);
+
       const res = await call('delete', `/api/v1/api-keys/${created.id}`);
       expect(res.status, res.text).toBe(204);
       expect(res.text ?? '').toBe('');
       const again = await call('delete', `/api/v1/api-keys/${created.id}`);
       expect(again.status, again.text).toBe(204);
-      const missing = await call('get', '/api/v1/users', created.key);
-      expect(missing.status).toBe(401);
-      expect(missing.body).toEqual(INVALID_KEY_BODY);
-    });
 
-    it('rejects a revoked key with 401 on the very next request, even right after it was used', async () => {
-      const created = await createKey(['admin']);
-      // Used first, so that any cache of authenticated keys holds it.
-      expect((await call('get', '/api/v1/users', created.key)).status).toBe(200);
-      expect((await call('get', '/api/v1/api-keys', created.key)).status).toBe(200);
-
-      expect((await call('delete', `/api/v1/api-keys/${created.id}`)).status).toBe(204);
-
-      const next = await call('get', '/api/v1/users', created.key);
+      const next = await call('get', '/api/v1/users', { key: created.key });
       expect(next.status).toBe(401);
       expect(next.body).toEqual(INVALID_KEY_BODY);
-      const write = await call('post', '/api/v1/users', created.key, { id: randomUUID() });
+      const write = await call('post', '/api/v1/users', { key: created.key, body: { id: randomUUID() } });
       expect(write.status).toBe(401);
       expect(write.body).toEqual(INVALID_KEY_BODY);
     });
 
     it('lets a key revoke itself, after which it no longer works', async () => {
       const created = await createKey(['admin']);
-      expect((await call('delete', `/api/v1/api-keys/${created.id}`, created.key)).status).toBe(204);
-      const next = await call('get', '/api/v1/api-keys', created.key);
+      expect((await call('delete', `/api/v1/api-keys/${created.id}`, { key: created.key })).status).toBe(204);
+      const next = await call('get', '/api/v1/api-keys', { key: created.key });
       expect(next.status).toBe(401);
       expect(next.body).toEqual(INVALID_KEY_BODY);
     });
@@ -281,10 +239,10 @@ describe('API keys', () => {
     it('revokes only the given key', async () => {
       const revoked = await createKey(['read']);
       const kept = await createKey(['read']);
-      expect((await call('get', '/api/v1/users', kept.key)).status).toBe(200);
+      expect((await call('get', '/api/v1/users', { key: kept.key })).status).toBe(200);
       expect((await call('delete', `/api/v1/api-keys/${revoked.id}`)).status).toBe(204);
-      expect((await call('get', '/api/v1/users', kept.key)).status).toBe(200);
-      expect((await call('get', '/api/v1/users', ADMIN_KEY)).status).toBe(200);
+      expect((await call('get', '/api/v1/users', { key: kept.key })).status).toBe(200);
+      expect((await call('get', '/api/v1/users')).status).toBe(200);
     });
 
     it('returns 404 {"detail"} for an unknown id', async () => {
@@ -301,12 +259,12 @@ describe('API keys', () => {
     it('rejects a key with 401 and the exact body once its expires_at has passed, even right after it was used', async () => {
       const expiresAt = new Date(Date.now() + 2_500);
       const created = await createKey(['read'], { expires_at: expiresAt.toISOString() });
-      const before = await call('get', '/api/v1/users', created.key);
+      const before = await call('get', '/api/v1/users', { key: created.key });
       expect(before.status, 'the key works until it expires').toBe(200);
 
       await sleep(Math.max(0, expiresAt.getTime() - Date.now()) + 300);
 
-      const after = await call('get', '/api/v1/users', created.key);
+      const after = await call('get', '/api/v1/users', { key: created.key });
       expect(after.status).toBe(401);
       expect(after.body).toEqual(INVALID_KEY_BODY);
     });
@@ -321,7 +279,7 @@ describe('API keys', () => {
         ['get', '/api/v1/users'],
         ['get', '/api/v1/api-keys'],
       ] as const) {
-        const res = await call(method, path, key);
+        const res = await call(method, path, { key });
         expect(res.status).toBe(401);
         expect(res.body).toEqual(INVALID_KEY_BODY);
       }
@@ -329,9 +287,9 @@ describe('API keys', () => {
   });
 
   describe('storage', () => {
-    it('stores only the SHA-256 hex hash of a key: the secret is in no column', async () => {
+    it("stores only the SHA-256 hex hash of a key, BOOTSTRAP_API_KEY's too: no part of any secret is in any column", async () => {
       const created = await createKey(['write'], { expires_at: FUTURE });
-      expect((await call('get', '/api/v1/users', created.key)).status).toBe(200);
+      expect((await call('get', '/api/v1/users', { key: created.key })).status).toBe(200);
 
       const rows = await t.query<Record<string, unknown>>('SELECT * FROM api_keys');
       const row = rows.find((r) => r.id === created.id);
@@ -347,23 +305,17 @@ describe('API keys', () => {
           }
         }
       }
+      const bootstrap = await t.query<{ key_hash: string; prefix: string }>('SELECT key_hash, prefix FROM api_keys WHERE key_hash = $1', [
+        sha256(ADMIN_KEY),
+      ]);
+      expect(bootstrap).toEqual([{ key_hash: sha256(ADMIN_KEY), prefix: labelOf(ADMIN_KEY) }]);
       // Each row's text form, too (covers any column the driver would hand back in another shape).
+      expect(secrets).toContain(ADMIN_KEY);
       const texts = await t.query<{ row: string }>('SELECT t::text AS row FROM api_keys t');
       expect(texts.length).toBe(rows.length);
       for (const { row: text } of texts) {
+        expect(text).not.toContain(ADMIN_KEY.slice(0, ADMIN_KEY.length >> 2));
         for (const secret of secrets) for (const fragment of fragmentsOf(secret)) expect(text).not.toContain(fragment);
-      }
-    });
-
-    it('stores the bootstrap key as its hash too, and no part of it', async () => {
-      const rows = await t.query<{ key_hash: string; prefix: string }>('SELECT key_hash, prefix FROM api_keys WHERE key_hash = $1', [
-        sha256(ADMIN_KEY),
-      ]);
-      expect(rows).toEqual([{ key_hash: sha256(ADMIN_KEY), prefix: labelOf(ADMIN_KEY) }]);
-      const texts = await t.query<{ row: string }>('SELECT t::text AS row FROM api_keys t');
-      for (const { row } of texts) {
-        expect(row).not.toContain(ADMIN_KEY.slice(0, ADMIN_KEY.length >> 2));
-        for (const fragment of fragmentsOf(ADMIN_KEY)) expect(row).not.toContain(fragment);
       }
     });
 
@@ -432,7 +384,7 @@ describe('API keys', () => {
         needs: 'read',
         ok: 200,
         prepare: async () => {
-          const userId = await createUser();
+          const { id: userId } = await createUser();
           return { path: `/api/v1/users/${userId}`, userId };
         },
       },
@@ -442,7 +394,7 @@ describe('API keys', () => {
         needs: 'write',
         ok: 204,
         prepare: async () => {
-          const userId = await createUser();
+          const { id: userId } = await createUser();
           return { path: `/api/v1/users/${userId}`, userId };
         },
         unchanged: async ({ userId }) => {
@@ -455,7 +407,7 @@ describe('API keys', () => {
         needs: 'read',
         ok: 200,
         prepare: async () => {
-          const userId = await createUser();
+          const { id: userId } = await createUser();
           await putConnection(userId, 'garmin');
           return { path: `/api/v1/users/${userId}/connections`, userId };
         },
@@ -466,7 +418,7 @@ describe('API keys', () => {
         needs: 'write',
         ok: 201,
         prepare: async () => {
-          const userId = await createUser();
+          const { id: userId } = await createUser();
           return {
             path: `/api/v1/users/${userId}/connections/strava`,
             body: { access_token: `access-${randomUUID()}` },
@@ -485,7 +437,7 @@ describe('API keys', () => {
         needs: 'write',
         ok: 204,
         prepare: async () => {
-          const userId = await createUser();
+          const { id: userId } = await createUser();
           await putConnection(userId, 'polar');
           return { path: `/api/v1/users/${userId}/connections/polar`, userId };
         },
@@ -525,7 +477,7 @@ describe('API keys', () => {
           return { path: `/api/v1/api-keys/${target.id}`, key: target };
         },
         unchanged: async ({ key }) => {
-          expect((await call('get', '/api/v1/users', key!.key)).status).toBe(200);
+          expect((await call('get', '/api/v1/users', { key: key!.key })).status).toBe(200);
         },
       },
     ];
@@ -543,7 +495,7 @@ describe('API keys', () => {
     for (const route of cases.filter((c) => c.allowed)) {
       it(`lets a ${route.scope} key call ${route.method.toUpperCase()} ${route.path}`, async () => {
         const prepared = await route.prepare();
-        const res = await call(route.method, prepared.path, scopeKeys.get(route.scope)!.key, prepared.body);
+        const res = await call(route.method, prepared.path, { key: scopeKeys.get(route.scope)!.key, body: prepared.body });
         expect(res.status, res.text).toBe(route.ok);
         if (res.body && typeof res.body === 'object' && 'key' in res.body) secrets.add(res.body.key);
       });
@@ -552,7 +504,7 @@ describe('API keys', () => {
     for (const route of cases.filter((c) => !c.allowed)) {
       it(`refuses a ${route.scope} key on ${route.method.toUpperCase()} ${route.path} with 403 naming the "${route.needs}" scope, and changes nothing`, async () => {
         const prepared = await route.prepare();
-        const res = await call(route.method, prepared.path, scopeKeys.get(route.scope)!.key, prepared.body);
+        const res = await call(route.method, prepared.path, { key: scopeKeys.get(route.scope)!.key, body: prepared.body });
         expectError(res, 403, route.needs);
         expect(res.body.detail).not.toBe(INVALID_KEY_BODY.detail);
         await route.unchanged?.(prepared);
@@ -561,14 +513,14 @@ describe('API keys', () => {
 
     it('grants a key with several scopes the union of them', async () => {
       const created = await createKey(['read', 'admin']);
-      expect((await call('get', '/api/v1/api-keys', created.key)).status).toBe(200);
-      const res = await call('post', '/api/v1/users', created.key, { id: randomUUID() });
+      expect((await call('get', '/api/v1/api-keys', { key: created.key })).status).toBe(200);
+      const res = await call('post', '/api/v1/users', { key: created.key, body: { id: randomUUID() } });
       expect(res.status, res.text).toBe(201);
     });
 
     it('checks the key before the scope: a wrong or missing key gets 401, not 403', async () => {
       for (const key of [null, `wck_${randomUUID()}`]) {
-        const res = await call('get', '/api/v1/api-keys', key);
+        const res = await call('get', '/api/v1/api-keys', { key });
         expect(res.status).toBe(401);
         expect(res.body).toEqual(INVALID_KEY_BODY);
       }
@@ -586,17 +538,12 @@ describe('the last active admin key', () => {
   /** The admin key the tests of this block act with: the bootstrap key at first. */
   let admin: { id: string; key: string };
 
-  const send = (method: Method, path: string, key: string, body?: unknown) => {
-    let req = request(own.server)[method](path).set('X-API-Key', key);
-    if (body !== undefined) req = req.send(body as object);
-    return req;
-  };
+  const { call: send, createKey: newOwnKey } = httpHelpers(() => own);
 
   async function newKey(scopes: Scope[]): Promise<CreatedKey> {
-    const res = await send('post', '/api/v1/api-keys', admin.key, { name: uniqueName(scopes.join('+')), scopes });
-    expect(res.status, res.text).toBe(201);
-    secrets.add(res.body.key);
-    return res.body as CreatedKey;
+    const created = await newOwnKey(scopes, {}, admin.key);
+    secrets.add(created.key);
+    return created;
   }
 
   async function activeAdminIds(): Promise<string[]> {
@@ -608,7 +555,7 @@ describe('the last active admin key', () => {
 
   beforeAll(async () => {
     own = await startTestApp();
-    const listed = await send('get', '/api/v1/api-keys', ADMIN_KEY);
+    const listed = await send('get', '/api/v1/api-keys');
     admin = { id: (listed.body as ListedKey[]).find((k) => k.name === 'bootstrap')!.id, key: ADMIN_KEY };
   });
   afterAll(async () => {
@@ -619,7 +566,7 @@ describe('the last active admin key', () => {
     // Neither a read and write key, nor a revoked admin key, nor an expired one, is an active admin key.
     await newKey(['read', 'write']);
     const revoked = await newKey(['admin']);
-    expect((await send('delete', `/api/v1/api-keys/${revoked.id}`, admin.key)).status).toBe(204);
+    expect((await send('delete', `/api/v1/api-keys/${revoked.id}`, { key: admin.key })).status).toBe(204);
     const expiredKey = `wck_${randomBytes(32).toString('base64url')}`;
     secrets.add(expiredKey);
     await own.query(`INSERT INTO api_keys (name, prefix, key_hash, scopes, expires_at) VALUES ($1, $2, $3, $4, $5)`, [
@@ -631,25 +578,25 @@ describe('the last active admin key', () => {
     ]);
     expect(await activeAdminIds()).toEqual([admin.id]);
 
-    const res = await send('delete', `/api/v1/api-keys/${admin.id}`, admin.key);
+    const res = await send('delete', `/api/v1/api-keys/${admin.id}`, { key: admin.key });
     expectError(res, 409, 'last active admin key');
     for (const secret of secrets) expect(res.text).not.toContain(secret);
     expect(await activeAdminIds()).toEqual([admin.id]);
-    expect((await send('get', '/api/v1/api-keys', admin.key)).status).toBe(200);
-    expect((await send('post', '/api/v1/users', admin.key, { id: randomUUID() })).status).toBe(201);
+    expect((await send('get', '/api/v1/api-keys', { key: admin.key })).status).toBe(200);
+    expect((await send('post', '/api/v1/users', { key: admin.key, body: { id: randomUUID() } })).status).toBe(201);
     // Repeating it changes nothing either.
-    expectError(await send('delete', `/api/v1/api-keys/${admin.id}`, admin.key), 409);
-    expect((await send('get', '/api/v1/api-keys', admin.key)).status).toBe(200);
+    expectError(await send('delete', `/api/v1/api-keys/${admin.id}`, { key: admin.key }), 409);
+    expect((await send('get', '/api/v1/api-keys', { key: admin.key })).status).toBe(200);
   });
 
   it('can be revoked once another active admin key exists, which is then the last one', async () => {
     const other = await newKey(['admin']);
-    expect((await send('delete', `/api/v1/api-keys/${admin.id}`, other.key)).status).toBe(204);
-    expect((await send('get', '/api/v1/users', admin.key)).status).toBe(401);
+    expect((await send('delete', `/api/v1/api-keys/${admin.id}`, { key: other.key })).status).toBe(204);
+    expect((await send('get', '/api/v1/users', { key: admin.key })).status).toBe(401);
     admin = { id: other.id, key: other.key };
     expect(await activeAdminIds()).toEqual([admin.id]);
-    expectError(await send('delete', `/api/v1/api-keys/${admin.id}`, admin.key), 409);
-    expect((await send('get', '/api/v1/api-keys', admin.key)).status).toBe(200);
+    expectError(await send('delete', `/api/v1/api-keys/${admin.id}`, { key: admin.key }), 409);
+    expect((await send('get', '/api/v1/api-keys', { key: admin.key })).status).toBe(200);
   });
 
   it('of two concurrent revocations of the last two admin keys, exactly one succeeds', async () => {
@@ -658,14 +605,14 @@ describe('the last active admin key', () => {
       expect(await activeAdminIds()).toHaveLength(2);
       // Each key revokes itself, so that neither request can find its own key already revoked.
       const responses = await Promise.all([
-        send('delete', `/api/v1/api-keys/${admin.id}`, admin.key),
-        send('delete', `/api/v1/api-keys/${second.id}`, second.key),
+        send('delete', `/api/v1/api-keys/${admin.id}`, { key: admin.key }),
+        send('delete', `/api/v1/api-keys/${second.id}`, { key: second.key }),
       ]);
       expect(responses.map((res) => res.status).sort(), `round ${round}`).toEqual([204, 409]);
       const left = await activeAdminIds();
       expect(left, `round ${round}`).toHaveLength(1);
       admin = left[0] === admin.id ? admin : { id: second.id, key: second.key };
-      expect((await send('get', '/api/v1/api-keys', admin.key)).status).toBe(200);
+      expect((await send('get', '/api/v1/api-keys', { key: admin.key })).status).toBe(200);
     }
   });
 

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileService, ROOT } from './support/compile-service.js';
 import { ConfigError, loadConfig } from '../src/config/app.config.js';
+import { loadProvidersConfig } from '../src/config/providers.config.js';
 
 // A build of its own (incremental), so that it races neither `npm run build` nor other test files.
 const BUILD_DIR = join(ROOT, 'dist', 'test-builds', 'config');
@@ -42,6 +43,9 @@ describe('loadConfig', () => {
       trustProxy: false,
       requestTimeoutMs: 30_000,
       logLevel: 'info',
+      // Their own variables are tested in src/config/*.spec.ts.
+      providers: loadProvidersConfig({}),
+      connect: { publicUrl: 'http://localhost:3000', sessionTtlSeconds: 900, returnUrls: null, allowSharedAccounts: false },
     });
   });
 
@@ -97,6 +101,8 @@ describe('loadConfig', () => {
       trustProxy: ['10.0.0.0/8', '192.168.1.10', 'loopback'],
       requestTimeoutMs: 5000,
       logLevel: 'warn',
+      providers: loadProvidersConfig({}),
+      connect: { publicUrl: 'http://localhost:8080', sessionTtlSeconds: 900, returnUrls: null, allowSharedAccounts: false },
     });
   });
 
@@ -196,23 +202,16 @@ describe('the compiled service', () => {
     return { code, stdout, stderr };
   }
 
-  it('exits with code 1 and one stderr line naming PORT when PORT is bad', async () => {
-    const { code, stdout, stderr } = await start({ PORT: 'eighty' });
+  it.each([
+    { variable: 'PORT', value: 'eighty', says: 'eighty' },
+    { variable: 'TRUST_PROXY', value: 'true', says: 'hop count' },
+  ])('does not start with $variable=$value: exit code 1 and one stderr line naming $variable', async ({ variable, value, says }) => {
+    const { code, stdout, stderr } = await start({ [variable]: value });
     expect(code).toBe(1);
     const lines = stderr.split('\n').filter(Boolean);
     expect(lines, stderr).toHaveLength(1);
-    expect(lines[0]).toMatch(/\bPORT\b/);
-    expect(lines[0]).toContain('eighty');
-    expect(stdout).toBe('');
-  });
-
-  it('does not start with TRUST_PROXY=true: exit code 1 and one stderr line naming TRUST_PROXY', async () => {
-    const { code, stdout, stderr } = await start({ TRUST_PROXY: 'true' });
-    expect(code).toBe(1);
-    const lines = stderr.split('\n').filter(Boolean);
-    expect(lines, stderr).toHaveLength(1);
-    expect(lines[0]).toMatch(/\bTRUST_PROXY\b/);
-    expect(lines[0]).toContain('hop count');
+    expect(lines[0]).toMatch(new RegExp(`\\b${variable}\\b`));
+    expect(lines[0]).toContain(says);
     expect(stdout).toBe('');
   });
 });

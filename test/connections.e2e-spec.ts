@@ -10,43 +10,8 @@ import { RevokedConnectionsHoldNoTokens1795510000001 } from '../src/database/mig
 import { Sql } from '../src/database/sql.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 import { SPEC_EXAMPLE, SPEC_USER_ID } from './support/spec-example.js';
+import { CONNECTION_KEYS, type ConnectionBody, INVALID_KEY_BODY, ISO_UTC, USER_NOT_FOUND_BODY, UUID } from './support/contract.js';
 import { expectError, httpHelpers, keysContainingToken, storedTokens } from './support/http-helpers.js';
-
-// ---------------------------------------------------------------------------------------------
-// The contract's fixed shapes
-// ---------------------------------------------------------------------------------------------
-
-
-const CONNECTION_KEYS = [
-  'id',
-  'user_id',
-  'provider',
-  'provider_user_id',
-  'provider_username',
-  'scope',
-  'status',
-  'last_synced_at',
-  'created_at',
-  'updated_at',
-].sort();
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
-const INVALID_KEY_BODY = { detail: 'Invalid or missing API key' };
-const USER_NOT_FOUND_BODY = { detail: 'User not found' };
-
-interface ConnectionBody {
-  id: string;
-  user_id: string;
-  provider: string;
-  provider_user_id: string | null;
-  provider_username: string | null;
-  scope: string | null;
-  status: string;
-  last_synced_at: string | null;
-  created_at: string;
-  updated_at: string;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Harness helpers
@@ -54,7 +19,7 @@ interface ConnectionBody {
 
 let t: TestApp;
 
-const { token, call } = httpHelpers(() => t);
+const { token, call, createUser, putConnection } = httpHelpers(() => t);
 
 function expectConnectionShape(row: ConnectionBody): void {
   expect(Object.keys(row).sort()).toEqual(CONNECTION_KEYS);
@@ -64,17 +29,6 @@ function expectConnectionShape(row: ConnectionBody): void {
   expect(row.created_at).toMatch(ISO_UTC);
   expect(row.updated_at).toMatch(ISO_UTC);
   if (row.last_synced_at !== null) expect(row.last_synced_at).toMatch(ISO_UTC);
-}
-
-async function createUser(): Promise<string> {
-  const id = randomUUID();
-  const res = await call('post', '/api/v1/users', { body: { id } });
-  expect(res.status, res.text).toBe(201);
-  return id;
-}
-
-async function putConnection(userId: string, provider: string, body: Record<string, unknown>) {
-  return call('put', `/api/v1/users/${userId}/connections/${provider}`, { body });
 }
 
 async function listConnections(userId: string, query = ''): Promise<ConnectionBody[]> {
@@ -101,62 +55,25 @@ describe('connections API', () => {
   });
 
   describe('authentication', () => {
-    it('serves /health/live without an API key', async () => {
-      const res = await call('get', '/health/live', { key: null });
-      expect(res.status).toBe(200);
-    });
-
-    it('returns 401 with the exact body when X-API-Key is missing, and changes nothing', async () => {
-      const userId = await createUser();
+    it('returns 401 with the exact body for a missing or wrong API key, even on an unknown user, and changes nothing', async () => {
+      const { id: userId } = await createUser();
       expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
 
-      const list = await call('get', `/api/v1/users/${userId}/connections`, { key: null });
-      expect(list.status).toBe(401);
-      expect(list.body).toEqual(INVALID_KEY_BODY);
-
-      const put = await call('put', `/api/v1/users/${userId}/connections/strava`, {
-        key: null,
-        body: { access_token: token('access') },
-      });
-      expect(put.status).toBe(401);
-      expect(put.body).toEqual(INVALID_KEY_BODY);
-
-      const del = await call('delete', `/api/v1/users/${userId}/connections/garmin`, { key: null });
-      expect(del.status).toBe(401);
-      expect(del.body).toEqual(INVALID_KEY_BODY);
+      for (const key of [null, `wrong-${randomUUID()}`, 'not-a-real-key-at-all']) {
+        const responses = [
+          await call('get', `/api/v1/users/${userId}/connections`, { key }),
+          await putConnection(userId, 'strava', { access_token: token('access') }, key),
+          await call('delete', `/api/v1/users/${userId}/connections/garmin`, { key }),
+          await call('get', `/api/v1/users/${randomUUID()}/connections`, { key }),
+        ];
+        for (const res of responses) {
+          expect(res.status, `key ${key}`).toBe(401);
+          expect(res.body).toEqual(INVALID_KEY_BODY);
+        }
+      }
 
       const rows = await listConnections(userId);
       expect(rows.map((c) => [c.provider, c.status])).toEqual([['garmin', 'active']]);
-    });
-
-    it('returns 401 with the exact body for a wrong API key, and changes nothing', async () => {
-      const userId = await createUser();
-      expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
-      const wrongKey = `wrong-${randomUUID()}`;
-
-      const list = await call('get', `/api/v1/users/${userId}/connections`, { key: wrongKey });
-      expect(list.status).toBe(401);
-      expect(list.body).toEqual(INVALID_KEY_BODY);
-
-      const put = await call('put', `/api/v1/users/${userId}/connections/strava`, {
-        key: wrongKey,
-        body: { access_token: token('access') },
-      });
-      expect(put.status).toBe(401);
-      expect(put.body).toEqual(INVALID_KEY_BODY);
-
-      const del = await call('delete', `/api/v1/users/${userId}/connections/garmin`, { key: wrongKey });
-      expect(del.status).toBe(401);
-      expect(del.body).toEqual(INVALID_KEY_BODY);
-
-      const rows = await listConnections(userId);
-      expect(rows.map((c) => [c.provider, c.status])).toEqual([['garmin', 'active']]);
-    });
-
-    it('returns 401 for a wrong API key even on an unknown user', async () => {
-      const res = await call('get', `/api/v1/users/${randomUUID()}/connections`, { key: 'not-a-real-key-at-all' });
-      expect(res.status).toBe(401);
-      expect(res.body).toEqual(INVALID_KEY_BODY);
     });
   });
 
@@ -184,20 +101,16 @@ describe('connections API', () => {
       expect(await listConnections(SPEC_USER_ID, '?provider=whoop')).toEqual([]);
     });
 
-    it('returns 404 User not found for an unknown user', async () => {
-      const res = await call('get', `/api/v1/users/${randomUUID()}/connections`);
-      expect(res.status).toBe(404);
-      expect(res.body).toEqual(USER_NOT_FOUND_BODY);
-    });
-
-    it('returns 404 User not found for an unknown user even with filters', async () => {
-      const res = await call('get', `/api/v1/users/${randomUUID()}/connections?status=active&provider=garmin`);
-      expect(res.status).toBe(404);
-      expect(res.body).toEqual(USER_NOT_FOUND_BODY);
+    it('returns 404 User not found for an unknown user, with or without filters', async () => {
+      for (const query of ['', '?status=active&provider=garmin']) {
+        const res = await call('get', `/api/v1/users/${randomUUID()}/connections${query}`);
+        expect(res.status, query).toBe(404);
+        expect(res.body).toEqual(USER_NOT_FOUND_BODY);
+      }
     });
 
     it('answers with one database round trip, one named (prepared) statement, filtered or not', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
       await listConnections(userId); // the API key is cached from here on
       const sql = t.app.get(Sql);
@@ -218,14 +131,14 @@ describe('connections API', () => {
     });
 
     it('returns 200 [] for a user with no connections', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const res = await call('get', `/api/v1/users/${userId}/connections`);
       expect(res.status).toBe(200);
       expect(res.body).toEqual([]);
     });
 
     it('returns 200 [] (not 404) when filters match none of an existing user’s connections', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
       expect(await listConnections(userId, '?status=revoked')).toEqual([]);
       expect(await listConnections(userId, '?provider=strava')).toEqual([]);
@@ -240,7 +153,7 @@ describe('connections API', () => {
     );
 
     it('returns rows with exactly the spec’s keys, null for absent values and times in UTC ending in Z', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       expect((await putConnection(userId, 'oura', { access_token: token('access') })).status).toBe(201);
       const [row] = await listConnections(userId);
       expectConnectionShape(row);
@@ -255,20 +168,22 @@ describe('connections API', () => {
       });
     });
 
-    it('returns times given with an offset in UTC ending in Z', async () => {
-      const userId = await createUser();
-      const put = await putConnection(userId, 'suunto', {
-        access_token: token('access'),
-        last_synced_at: '2024-02-01T12:00:00+02:00',
-      });
-      expect(put.status).toBe(201);
-      expect(put.body.last_synced_at).toBe('2024-02-01T10:00:00Z');
-      const [row] = await listConnections(userId);
-      expect(row.last_synced_at).toBe('2024-02-01T10:00:00Z');
+    it('returns RFC 3339 times given with an offset, with or without a fraction, in UTC ending in Z', async () => {
+      for (const [given, inUtc] of [
+        ['2024-02-01T12:00:00+02:00', '2024-02-01T10:00:00Z'],
+        ['2024-03-15T12:30:00.250+02:00', '2024-03-15T10:30:00.250Z'],
+      ]) {
+        const { id: userId } = await createUser();
+        const put = await putConnection(userId, 'suunto', { access_token: token('access'), last_synced_at: given });
+        expect(put.status, given).toBe(201);
+        expect(put.body.last_synced_at).toBe(inUtc);
+        const [row] = await listConnections(userId);
+        expect(row.last_synced_at).toBe(inUtc);
+      }
     });
 
     it('orders most recently synced first, never-synced last, ties by provider name ascending', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       // Sent in an order that matches none of the expected orderings.
       const grants: [string, string | null][] = [
         ['whoop', null],
@@ -290,7 +205,7 @@ describe('connections API', () => {
     });
 
     it('filters by ?status=active, revoked and expired', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
       expect((await putConnection(userId, 'strava', { access_token: token('access'), status: 'revoked' })).status).toBe(201);
       expect((await putConnection(userId, 'polar', { access_token: token('access'), status: 'expired' })).status).toBe(201);
@@ -305,7 +220,7 @@ describe('connections API', () => {
     });
 
     it('filters by ?provider, alone and together with ?status', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
       expect((await putConnection(userId, 'withings', { access_token: token('access'), status: 'revoked' })).status).toBe(201);
 
@@ -317,19 +232,19 @@ describe('connections API', () => {
     });
 
     it.each(['bogus', 'deleted'])('returns 400 naming status for ?status=%s', async (value) => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const res = await call('get', `/api/v1/users/${userId}/connections?status=${encodeURIComponent(value)}`);
       expectError(res, 400, 'status');
     });
 
     it.each(['nokia', 'apple'])('returns 400 naming provider for ?provider=%s', async (value) => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const res = await call('get', `/api/v1/users/${userId}/connections?provider=${encodeURIComponent(value)}`);
       expectError(res, 400, 'provider');
     });
 
     it('accepts every provider of the contract as a filter', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       for (const provider of ['garmin', 'strava', 'polar', 'suunto', 'whoop', 'oura', 'fitbit', 'withings', 'coros']) {
         const res = await call('get', `/api/v1/users/${userId}/connections?provider=${provider}`);
         expect(res.status, `${provider}: ${res.text}`).toBe(200);
@@ -338,7 +253,7 @@ describe('connections API', () => {
     });
 
     it('ignores unknown query parameters', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
       const plain = await listConnections(userId);
       const withExtras = await listConnections(userId, '?foo=bar&_=12345&limit=1&sort=desc');
@@ -349,7 +264,7 @@ describe('connections API', () => {
 
   describe('PUT /api/v1/users/{user_id}/connections/{provider}', () => {
     it('creates a connection: 201 with the connection in the spec’s shape, status active by default', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const res = await putConnection(userId, 'garmin', {
         access_token: token('access'),
         refresh_token: token('refresh'),
@@ -374,7 +289,7 @@ describe('connections API', () => {
     });
 
     it('never returns the tokens it is given, in PUT or in the list, yet stores them', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const access = token('access');
       const refresh = token('refresh');
       const res = await putConnection(userId, 'strava', { access_token: access, refresh_token: refresh });
@@ -394,7 +309,7 @@ describe('connections API', () => {
 
     describe('with status revoked', () => {
       it('stores no tokens, nor their expiry, when it creates the connection', async () => {
-        const userId = await createUser();
+        const { id: userId } = await createUser();
         const res = await putConnection(userId, 'garmin', {
           access_token: token('access'),
           refresh_token: token('refresh'),
@@ -412,7 +327,7 @@ describe('connections API', () => {
       });
 
       it('erases the tokens of an active connection it replaces', async () => {
-        const userId = await createUser();
+        const { id: userId } = await createUser();
         expect((await putConnection(userId, 'strava', { access_token: token('access'), refresh_token: token('refresh') })).status).toBe(201);
         const before = await storedTokens(t, userId, 'strava');
         expect(before.access_token).not.toBeNull();
@@ -425,7 +340,7 @@ describe('connections API', () => {
       });
 
       it('erases the tokens that earlier versions stored on revoked connections (migration RevokedConnectionsHoldNoTokens)', async () => {
-        const userId = await createUser();
+        const { id: userId } = await createUser();
         expect((await putConnection(userId, 'coros', { access_token: token('access'), refresh_token: token('refresh') })).status).toBe(201);
         const migration = new RevokedConnectionsHoldNoTokens1795510000001();
         // One runner for every statement: the embedded database's pool has a single connection.
@@ -446,7 +361,7 @@ describe('connections API', () => {
       });
 
       it('is refused by the database itself should any write store a token on a revoked connection', async () => {
-        const userId = await createUser();
+        const { id: userId } = await createUser();
         expect((await putConnection(userId, 'polar', { access_token: token('access'), status: 'revoked' })).status).toBe(201);
         await expect(
           t.query(`UPDATE connections SET access_token = 'v1.x.y.z.w' WHERE user_id = $1 AND provider = 'polar'`, [userId]),
@@ -460,7 +375,7 @@ describe('connections API', () => {
       async () => {
         const events = t.app.get(EventEmitter2);
         for (let round = 0; round < 3; round++) {
-          const userId = await createUser();
+          const { id: userId } = await createUser();
           const seen: { name: string; reason: string }[] = [];
           const listeners = Object.values(CONNECTION_EVENTS).map((name) => {
             const listener = (event: ConnectionEvent) => {
@@ -487,7 +402,7 @@ describe('connections API', () => {
     );
 
     it('replaces an existing connection: 200, the same id, the new values, still one connection', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const first = await putConnection(userId, 'polar', {
         access_token: token('access'),
         provider_user_id: 'p-1',
@@ -523,8 +438,8 @@ describe('connections API', () => {
     });
 
     it('keeps one connection per provider and user, separate per provider and per user', async () => {
-      const alice = await createUser();
-      const bob = await createUser();
+      const { id: alice } = await createUser();
+      const { id: bob } = await createUser();
       expect((await putConnection(alice, 'garmin', { access_token: token('access') })).status).toBe(201);
       expect((await putConnection(alice, 'strava', { access_token: token('access') })).status).toBe(201);
       expect((await putConnection(bob, 'garmin', { access_token: token('access') })).status).toBe(201);
@@ -539,7 +454,7 @@ describe('connections API', () => {
     });
 
     it('accepts explicit status revoked and expired', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const revoked = await putConnection(userId, 'whoop', { access_token: token('access'), status: 'revoked' });
       expect(revoked.status).toBe(201);
       expect(revoked.body.status).toBe('revoked');
@@ -549,7 +464,7 @@ describe('connections API', () => {
     });
 
     it('returns 400 naming provider for an unknown provider, and creates nothing', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const res = await putConnection(userId, 'nokia', { access_token: token('access') });
       expectError(res, 400, 'provider');
       expect(await listConnections(userId)).toEqual([]);
@@ -581,14 +496,14 @@ describe('connections API', () => {
     ];
 
     it.each(invalidBodies)('returns 400 for $name, and creates nothing', async ({ body }) => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const res = await putConnection(userId, 'garmin', body());
       expectError(res, 400);
       expect(await listConnections(userId)).toEqual([]);
     });
 
     it('returns 400 with {"detail"} for a malformed JSON body, and creates nothing', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const res = await call('put', `/api/v1/users/${userId}/connections/garmin`, {
         rawBody: `{"access_token": "${token('access')}", `,
       });
@@ -597,7 +512,7 @@ describe('connections API', () => {
     });
 
     it('does not change an existing connection when a replacement is rejected', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const created = await putConnection(userId, 'coros', { access_token: token('access'), scope: 'all' });
       expect(created.status).toBe(201);
       const rejected = await putConnection(userId, 'coros', { access_token: token('access'), status: 'paused' });
@@ -608,7 +523,7 @@ describe('connections API', () => {
 
   describe('status of an active connection whose access token has lapsed', () => {
     it('reads as expired with no refresh_token: in PUT, in the list and in the status filters', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const put = await putConnection(userId, 'garmin', { access_token: token('access'), token_expires_at: PAST });
       expect(put.status).toBe(201);
       expect(put.body.status).toBe('expired');
@@ -620,7 +535,7 @@ describe('connections API', () => {
     });
 
     it('stays active with a refresh_token', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const put = await putConnection(userId, 'strava', {
         access_token: token('access'),
         refresh_token: token('refresh'),
@@ -636,7 +551,7 @@ describe('connections API', () => {
     });
 
     it('stays active while the token has not lapsed yet', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const put = await putConnection(userId, 'oura', { access_token: token('access'), token_expires_at: FUTURE });
       expect(put.status).toBe(201);
       expect(put.body.status).toBe('active');
@@ -644,7 +559,7 @@ describe('connections API', () => {
     });
 
     it('leaves a revoked connection revoked', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const put = await putConnection(userId, 'polar', {
         access_token: token('access'),
         token_expires_at: PAST,
@@ -659,7 +574,7 @@ describe('connections API', () => {
 
   describe('DELETE /api/v1/users/{user_id}/connections/{provider}', () => {
     it('disconnects: 204, the connection becomes revoked and both tokens are erased', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const access = token('access');
       const refresh = token('refresh');
       const put = await putConnection(userId, 'garmin', { access_token: access, refresh_token: refresh });
@@ -678,7 +593,7 @@ describe('connections API', () => {
     });
 
     it('returns 204 again on a repeated disconnect, and the connection stays revoked', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       expect((await putConnection(userId, 'strava', { access_token: token('access') })).status).toBe(201);
       expect((await call('delete', `/api/v1/users/${userId}/connections/strava`)).status).toBe(204);
       const again = await call('delete', `/api/v1/users/${userId}/connections/strava`);
@@ -688,7 +603,7 @@ describe('connections API', () => {
     });
 
     it('only disconnects the given provider', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
       expect((await putConnection(userId, 'polar', { access_token: token('access') })).status).toBe(201);
       expect((await call('delete', `/api/v1/users/${userId}/connections/polar`)).status).toBe(204);
@@ -699,7 +614,7 @@ describe('connections API', () => {
     });
 
     it('returns 404 for a provider the user never connected', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       expect((await putConnection(userId, 'garmin', { access_token: token('access') })).status).toBe(201);
       const res = await call('delete', `/api/v1/users/${userId}/connections/strava`);
       expectError(res, 404);
@@ -713,7 +628,7 @@ describe('connections API', () => {
     });
 
     it('lets a disconnected provider be connected again (PUT replaces it: 200, same id, active)', async () => {
-      const userId = await createUser();
+      const { id: userId } = await createUser();
       const first = await putConnection(userId, 'whoop', { access_token: token('access') });
       expect(first.status).toBe(201);
       expect((await call('delete', `/api/v1/users/${userId}/connections/whoop`)).status).toBe(204);
@@ -727,23 +642,18 @@ describe('connections API', () => {
   // Kept last: a PUT for an unknown user is the one request here that makes the database reject a
   // statement, and (see the regression test) the service must keep working after that.
   describe('PUT for an unknown user', () => {
-    it('keeps listing connections after a PUT for an unknown user was rejected', async () => {
-      const userId = await createUser();
+    it('returns 404 User not found, and the service keeps listing connections after it', async () => {
+      const { id: userId } = await createUser();
       const put = await putConnection(userId, 'garmin', { access_token: token('access') });
       expect(put.status).toBe(201);
       expect(await listConnections(userId)).toEqual([put.body]);
 
       const rejected = await putConnection(randomUUID(), 'strava', { access_token: token('access') });
       expect(rejected.status).toBe(404);
+      expect(rejected.body).toEqual(USER_NOT_FOUND_BODY);
 
       expect(await listConnections(userId)).toEqual([put.body]);
       expect(await listConnections(userId, '?status=active')).toEqual([put.body]);
-    });
-
-    it('returns 404 User not found for an unknown user', async () => {
-      const res = await putConnection(randomUUID(), 'garmin', { access_token: token('access') });
-      expect(res.status).toBe(404);
-      expect(res.body).toEqual(USER_NOT_FOUND_BODY);
     });
   });
 });

@@ -255,9 +255,7 @@ describe('fuzz: every route, generated requests', () => {
   const seedTokens: string[] = [];
   let lastCursor: string | null = null;
 
-  /** The runs each property asked for, and the properties that ran them all without a failure. */
-  const planned: Record<string, number> = {};
-  const completed = new Set<string>();
+  /** What was sent and answered, for the console. */
   const stats = {
     total: 0,
     byStatus: {} as Record<number, number>,
@@ -580,13 +578,11 @@ describe('fuzz: every route, generated requests', () => {
   async function property(name: string, arbitrary: fc.Arbitrary<FuzzRequest>, numRuns: number, seed: number): Promise<void> {
     const before = stats.total;
     const started = Date.now();
-    planned[name] = numRuns;
     try {
       await fc.assert(
         fc.asyncProperty(arbitrary, (req) => exchange(req)),
         { seed, numRuns },
       );
-      completed.add(name);
     } finally {
       console.log(`fuzz[${name}]: seed ${seed}, ${stats.total - before} requests in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     }
@@ -650,37 +646,33 @@ describe('fuzz: every route, generated requests', () => {
     await t?.close();
   });
 
-  it('users: GET/POST /api/v1/users, GET/DELETE /api/v1/users/{id}', async () => {
+  it('keeps every rule on generated requests to the users routes: GET/POST /api/v1/users, GET/DELETE /api/v1/users/{id}', async () => {
     await property('users', usersRequest, runs(2_400), SEED);
   }, 180_000);
 
-  it('connections: GET /api/v1/users/{id}/connections, PUT/DELETE …/connections/{provider}', async () => {
+  it('keeps every rule on generated requests to the connections routes: GET /api/v1/users/{id}/connections, PUT/DELETE …/connections/{provider}', async () => {
     await property('connections', connectionsRequest, runs(3_400), SEED + 1);
   }, 180_000);
 
-  it('api keys: GET/POST /api/v1/api-keys, DELETE /api/v1/api-keys/{id}', async () => {
+  it('keeps every rule on generated requests to the API-key routes: GET/POST /api/v1/api-keys, DELETE /api/v1/api-keys/{id}', async () => {
     await property('api-keys', apiKeysRequest, runs(1_600), SEED + 2);
   }, 180_000);
 
-  it('any method on any path: wrong methods, unknown paths, /health/live and /health/ready', async () => {
+  it('keeps every rule on any method on any path: wrong methods, unknown paths, /health/live and /health/ready', async () => {
     await property('methods-and-paths', methodsAndPathsRequest, runs(2_000), SEED + 3);
   }, 180_000);
 
-  it('malformed URLs: bad percent-escapes, over-long parameters, raw Unicode, dot segments', async () => {
+  it('keeps every rule on malformed URLs: bad percent-escapes, over-long parameters, raw Unicode, dot segments', async () => {
     await property('raw-urls', rawUrlRequest, runs(800), SEED + 4);
   }, 180_000);
 
-  it('sent over 10,000 requests in all, and no log line holds a token or an API key', async () => {
+  it('writes no token and no API key into any log line, whatever the requests', async () => {
     // Every request above has been logged once this one's line is there.
     const id = `fuzz-final-${randomBytes(6).toString('hex')}`;
     await inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': id } });
     for (let i = 0; i < 100 && !t.logs.some((line) => line.includes(id)); i++) await sleep(20);
 
     console.log(`fuzz: ${stats.total} requests, by status: ${JSON.stringify(stats.byStatus)}`);
-    const plannedRuns = Object.values(planned).reduce((a, b) => a + b, 0);
-    if (SCALE >= 1) expect(plannedRuns).toBeGreaterThanOrEqual(10_000);
-    // A property that found a counterexample stopped early (and failed on its own); the count holds once all pass.
-    if (SCALE >= 1 && completed.size === Object.keys(planned).length) expect(stats.total).toBeGreaterThanOrEqual(10_000);
 
     const secrets = [ADMIN_KEY, ...seedTokens, TOKEN_KEY.toString('base64'), TOKEN_KEY.toString('hex')];
     // The last TAIL characters of each key's base64url (no part of a key is ever shown).

@@ -55,11 +55,6 @@ describe('health', () => {
     expect(res.body).toEqual({ status: 'ok', info: { database: expect.objectContaining({ status: 'up' }) } });
   });
 
-  it('the API itself still needs a key (health is the exception)', async () => {
-    const res = await request(t.server).get('/api/v1/users');
-    expect(res.status).toBe(401);
-  });
-
   it.skipIf(!onPostgres)(
     'GET /health/ready answers 503 {"detail"} while the database is unreachable, and 200 again once it is back, without a restart (PostgreSQL only: the outage is made on its TCP connection; the embedded database has none)',
     async () => {

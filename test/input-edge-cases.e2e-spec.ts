@@ -95,16 +95,6 @@ describe('input edge cases', () => {
     expect(res.json()).toEqual({ detail: expect.stringContaining('last_synced_at') });
   });
 
-  it('should accept RFC 3339 times with fractions and offsets, and return them in UTC', async () => {
-    const res = await inject({
-      method: 'PUT',
-      url: `/api/v1/users/${userId}/connections/suunto`,
-      payload: { access_token: 'token', last_synced_at: '2024-03-15T12:30:00.250+02:00' },
-    });
-    expect(res.statusCode).toBe(201);
-    expect((res.json() as { last_synced_at: string }).last_synced_at).toBe('2024-03-15T10:30:00.250Z');
-  });
-
   it('should answer a malformed percent-escape in the URL with 400 {"detail"}', async () => {
     const res = await inject({ method: 'GET', url: '/api/v1/users/%' });
     expect(res.statusCode).toBe(400);
@@ -123,6 +113,7 @@ describe('input edge cases', () => {
     expect(res.statusCode).toBe(400);
     expect(res.json()).toEqual({ detail: 'The request body has too many fields' });
   });
+
   it('should answer a DELETE with Content-Type: application/json and an empty body as one without the header: 204', async () => {
     const url = `/api/v1/users/${userId}/connections/whoop`;
     expect((await inject({ method: 'PUT', url, payload: { access_token: 'token' } })).statusCode).toBe(201);
@@ -175,19 +166,6 @@ describe('input edge cases', () => {
       const res = await inject({ method, url, payload, headers: { 'content-type': 'application/json' } });
       expect(res.statusCode, `${method} ${url}`).toBe(400);
       expect(res.json()).toEqual({ detail: 'body must be a JSON object' });
-    }
-  });
-
-  it('should answer a body that is not JSON with 415 "Content-Type must be application/json", on a DELETE too', async () => {
-    for (const [method, url, headers] of [
-      ['PUT', `/api/v1/users/${userId}/connections/polar`, { 'content-type': 'text/plain' }],
-      ['POST', '/api/v1/users', { 'content-type': 'text/plain; charset=utf-8' }],
-      ['POST', '/api/v1/api-keys', { 'content-type': 'application/x-www-form-urlencoded' }],
-      ['DELETE', `/api/v1/users/${userId}/connections/polar`, { 'content-type': 'text/plain' }],
-    ] as const) {
-      const res = await inject({ method, url, payload: '{"access_token": "token"}', headers });
-      expect(res.statusCode, `${method} ${url} ${headers['content-type']}`).toBe(415);
-      expect(res.json()).toEqual({ detail: 'Content-Type must be application/json' });
     }
   });
 

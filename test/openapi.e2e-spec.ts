@@ -12,6 +12,7 @@ import { IS_PUBLIC } from '../src/auth/public.decorator.js';
 import { SCOPES } from '../src/auth/scopes.js';
 import { isIsoTime } from '../src/common/iso-time.validator.js';
 import { generateOpenApiDocument } from '../src/openapi.js';
+import { httpHelpers } from './support/http-helpers.js';
 import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -139,6 +140,7 @@ function bodySchema(document: Document, op: Operation): Schema | undefined {
 describe('OpenAPI document', () => {
   let t: TestApp;
   let committed: Document;
+  const { call, createUser } = httpHelpers(() => t);
   beforeAll(async () => {
     committed = JSON.parse(readFileSync(COMMITTED_PATH, 'utf8')) as Document;
     t = await startTestApp();
@@ -231,7 +233,10 @@ describe('OpenAPI document', () => {
   });
 
   it('every route that needs the database (every /api/v1 route, and readiness) documents 503 with Retry-After', () => {
-    const needDatabase = operationsOf(committed).filter(({ path }) => path.startsWith('/api/v1/') || path === '/health/ready');
+    // The connect routes (a browser's) read their session too.
+    const needDatabase = operationsOf(committed).filter(
+      ({ path }) => path.startsWith('/api/v1/') || path === '/health/ready' || path.startsWith('/connect/') || path.startsWith('/oauth/'),
+    );
     expect(needDatabase.length).toBe(operationsOf(committed).length - 1);
     for (const { name, op } of needDatabase) {
       const response = op.responses['503'];
@@ -244,7 +249,7 @@ describe('OpenAPI document', () => {
 
   it('every route that reads a body (every method but GET: Fastify parses a DELETE body too) documents 413 and 415', () => {
     const reading = operationsOf(committed).filter(({ method }) => method !== 'get');
-    expect(reading.filter(({ op }) => op.requestBody).length).toBe(3);
+    expect(reading.filter(({ op }) => op.requestBody).length).toBe(4);
     for (const { name, op } of reading) {
       for (const status of ['413', '415']) {
         expect(op.responses[status]?.content?.['application/json']?.schema, `${name} documents ${status}`).toEqual(ERROR_REF);
@@ -272,7 +277,7 @@ describe('OpenAPI document', () => {
 
   it('every request body is an object schema with additionalProperties: false, as validBody rejects unknown fields', () => {
     const bodies = operationsOf(committed).filter(({ op }) => op.requestBody);
-    expect(bodies.length).toBe(3);
+    expect(bodies.length).toBe(4);
     for (const { name, op } of bodies) {
       const schema = bodySchema(committed, op)!;
       expect(schema.type, name).toBe('object');
@@ -313,6 +318,12 @@ describe('OpenAPI document', () => {
       'get /api/v1/users/{user_id}/connections': 'listUserConnections',
       'put /api/v1/users/{user_id}/connections/{provider}': 'putUserConnection',
       'delete /api/v1/users/{user_id}/connections/{provider}': 'deleteUserConnection',
+      'get /api/v1/providers': 'listProviders',
+      'post /api/v1/users/{user_id}/connect-sessions': 'createConnectSession',
+      'get /api/v1/connect-sessions/{id}': 'getConnectSession',
+      'get /connect/{token}': 'getConnectPage',
+      'get /connect/{token}/{provider}': 'getConnectProviderPage',
+      'get /oauth/{provider}/callback': 'getOAuthCallback',
       'post /api/v1/users': 'createUser',
       'get /api/v1/users': 'listUsers',
       'get /api/v1/users/{user_id}': 'getUser',
@@ -340,7 +351,7 @@ describe('OpenAPI document', () => {
   it("lists the connections routes first, the spec's endpoint at the top, and the tags in the same order", () => {
     expect(Object.keys(committed.paths)[0]).toBe('/api/v1/users/{user_id}/connections');
     expect(Object.keys(committed.paths)[1]).toBe('/api/v1/users/{user_id}/connections/{provider}');
-    expect(committed.tags?.map((tag) => tag.name)).toEqual(['connections', 'users', 'api-keys', 'health']);
+    expect(committed.tags?.map((tag) => tag.name)).toEqual(['connections', 'users', 'api-keys', 'connect', 'health']);
   });
 
   it('the health routes are public, have response schemas their answers fit, and /health/ready documents its 503', async () => {
@@ -365,8 +376,7 @@ describe('OpenAPI document', () => {
   describe('the request schemas are the limits the service enforces', () => {
     let userId: string;
     beforeAll(async () => {
-      userId = randomUUID();
-      expect((await request(t.server).post('/api/v1/users').set('X-API-Key', ADMIN_KEY).send({ id: userId })).status).toBe(201);
+      userId = (await createUser()).id;
     });
 
     /** Each body operation, with a body the service accepts and where to send it. */
@@ -374,8 +384,9 @@ describe('OpenAPI document', () => {
       { path: '/api/v1/users/{user_id}/connections/{provider}', method: 'put', url: () => `/api/v1/users/${userId}/connections/coros`, valid: () => ({ access_token: 'token' }) },
       { path: '/api/v1/users', method: 'post', url: () => '/api/v1/users', valid: () => ({}) },
       { path: '/api/v1/api-keys', method: 'post', url: () => '/api/v1/api-keys', valid: () => ({ name: 'limits', scopes: ['read'] }) },
+      { path: '/api/v1/users/{user_id}/connect-sessions', method: 'post', url: () => `/api/v1/users/${userId}/connect-sessions`, valid: () => ({ return_url: 'http://localhost:3000/done' }) },
     ];
-    const send = (method: 'post' | 'put', url: string, body: unknown) => request(t.server)[method](url).set('X-API-Key', ADMIN_KEY).send(body as object);
+    const send = (method: 'post' | 'put', url: string, body: unknown) => call(method, url, { body });
 
     it('covers every operation with a body', () => {
       expect(BODIES.map(({ path, method }) => `${method} ${path}`).sort()).toEqual(

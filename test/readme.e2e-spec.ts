@@ -1,17 +1,14 @@
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPEC_EXAMPLE } from './support/spec-example.js';
-import { compileService, ROOT } from './support/compile-service.js';
-import { freshPostgresDatabase } from './support/test-app.js';
+import { ROOT } from './support/compile-service.js';
+import { type SpawnedService, spawnService } from './support/spawn-service.js';
 
 // The README's shell blocks, run as a newcomer would run them, against the compiled service.
-const BUILD_DIR = join(ROOT, 'dist', 'test-builds', 'readme');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 const missing = ['bash', 'curl', 'jq'].filter((tool) => !execFileSync('sh', ['-c', `command -v ${tool} || true`], { encoding: 'utf8' }).trim());
 const SKIPPED = missing.length ? ` (skipped: ${missing.join(', ')} not installed)` : '';
@@ -42,68 +39,26 @@ function jsonValues(lines: string[]): unknown[] {
   return values;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((done) => server.close(done));
-  return port;
-}
-
 describe.skipIf(missing.length > 0)(`the README, followed as written${SKIPPED}`, () => {
   const apiKey = `readme-test-key-${randomBytes(8).toString('hex')}`;
-  let child: ChildProcess;
-  let port: number;
-  let workDir: string;
-  let output = '';
-  let dropDatabase: (() => Promise<void>) | undefined;
+  let service: SpawnedService | undefined;
 
   /** Runs a README block with bash (stopping at the first failing command), against this test's service. */
   async function run(block: string): Promise<string> {
-    const script = `set -euo pipefail\n${block.replaceAll('http://localhost:3000', `http://127.0.0.1:${port}`)}`;
+    const script = `set -euo pipefail\n${block.replaceAll('http://localhost:3000', `http://127.0.0.1:${service!.port}`)}`;
     const { stdout } = await promisify(execFile)('bash', ['-c', script], {
       env: { PATH: process.env.PATH ?? '', API_KEY: apiKey },
-      cwd: workDir,
+      cwd: service!.workDir,
     });
     return stdout;
   }
 
   beforeAll(async () => {
-    await compileService(BUILD_DIR);
-    workDir = mkdtempSync(join(tmpdir(), 'wc-readme-'));
-    port = await freePort();
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '',
-      HOME: workDir,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      BOOTSTRAP_API_KEY: apiKey,
-      DEMO_DATA: 'true',
-    };
-    if (process.env.DATABASE_URL) {
-      const database = await freshPostgresDatabase(process.env.DATABASE_URL);
-      dropDatabase = database.drop;
-      env.DATABASE_URL = database.url;
-      env.TOKEN_ENCRYPTION_KEY = randomBytes(32).toString('base64');
-    }
-    child = spawn(process.execPath, [join(BUILD_DIR, 'src/main.js')], { cwd: workDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`The service exited with ${child.exitCode} at start-up:\n${output}`);
-      const live = await fetch(`http://127.0.0.1:${port}/health/live`).catch(() => undefined);
-      if (live?.status === 200) break;
-      await new Promise((done) => setTimeout(done, 200));
-    }
+    service = await spawnService('readme', { BOOTSTRAP_API_KEY: apiKey, DEMO_DATA: 'true' });
   }, 120_000);
 
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((done) => child.once('exit', done));
-    }
-    await dropDatabase?.();
-    if (workDir) rmSync(workDir, { recursive: true, force: true });
+    await service?.stop();
   });
 
   it(`shows the spec's example response with the quick start's curl${SKIPPED}`, async () => {

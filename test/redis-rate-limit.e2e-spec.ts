@@ -1,11 +1,11 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { type AddressInfo, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
+import { freePort } from './support/spawn-service.js';
+import { httpHelpers } from './support/http-helpers.js';
+import { startTestApp, type TestApp } from './support/test-app.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -19,14 +19,6 @@ async function redisAvailable(): Promise<boolean> {
   } finally {
     redis.disconnect();
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((done) => server.close(done));
-  return port;
 }
 
 const REDIS_SERVER = execFileSync('sh', ['-c', 'command -v redis-server || true'], { encoding: 'utf8' }).trim();
@@ -51,6 +43,7 @@ describe('a Redis outage', () => {
   let t: TestApp;
   let server: ChildProcess | undefined;
   let client: Redis | undefined;
+  const { call } = httpHelpers(() => t);
 
   /** A throwaway Redis of the test's own on `port`, with a password, saving nothing. */
   async function startRedis(): Promise<void> {
@@ -96,8 +89,8 @@ describe('a Redis outage', () => {
     return Number(await client!.get(keys[0]));
   }
 
-  async function validRequest(): Promise<request.Response> {
-    const res = await request(t.server).get('/api/v1/users').set('X-API-Key', ADMIN_KEY);
+  async function validRequest() {
+    const res = await call('get', '/api/v1/users');
     expect(res.status, res.text).toBe(200);
     return res;
   }
@@ -118,7 +111,7 @@ describe('a Redis outage', () => {
     expect(remaining).toEqual([999, 998, 997, 996, 995]);
     // The failed-authentication limit holds, in this instance's memory.
     const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) statuses.push((await request(t.server).get('/api/v1/users').set('X-API-Key', 'wrong-key-0123456789')).status);
+    for (let i = 0; i < 4; i++) statuses.push((await call('get', '/api/v1/users', { key: 'wrong-key-0123456789' })).status);
     expect(statuses).toEqual([401, 401, 401, 429]);
     await validRequest();
     // ioredis has been failing to reconnect meanwhile, again and again: still one warning.
@@ -142,7 +135,7 @@ describe('a Redis outage', () => {
     await validRequest();
     expect(await keyCounter()).toBe(before + 2);
     // Redis starts with no block on this address: wrong keys get 401 again.
-    expect((await request(t.server).get('/api/v1/users').set('X-API-Key', 'wrong-key-0123456789')).status).toBe(401);
+    expect((await call('get', '/api/v1/users', { key: 'wrong-key-0123456789' })).status).toBe(401);
 
     await stopRedis();
     for (let i = 0; i < 5; i++) await validRequest();
@@ -178,6 +171,8 @@ const REDIS_UP = await redisAvailable();
 describe.skipIf(!REDIS_UP)(`rate limits kept in Redis${REDIS_UP ? '' : ' (skipped: no Redis answers on 127.0.0.1:6379)'}`, () => {
   let a: TestApp;
   let b: TestApp;
+  const onA = httpHelpers(() => a).call;
+  const onB = httpHelpers(() => b).call;
   const redis = new Redis(REDIS_URL);
 
   async function clearCounters() {
@@ -206,18 +201,18 @@ describe.skipIf(!REDIS_UP)(`rate limits kept in Redis${REDIS_UP ? '' : ' (skippe
 
   it('should block an address on one instance after failed attempts on the other', async () => {
     for (let i = 0; i < 4; i++) {
-      const res = await request(a.server).get('/api/v1/users').set('X-API-Key', `wrong-${randomBytes(8).toString('hex')}`);
+      const res = await onA('get', '/api/v1/users', { key: `wrong-${randomBytes(8).toString('hex')}` });
       expect(res.status).toBe(401);
     }
-    const res = await request(b.server).get('/api/v1/users').set('X-API-Key', 'wrong-again-0123456789');
+    const res = await onB('get', '/api/v1/users', { key: 'wrong-again-0123456789' });
     expect(res.status).toBe(429);
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
     expect(res.body).toEqual({ detail: expect.stringContaining('failed authentication') });
     // Blocked for every wrong key from the address, on either instance; a valid key is still admitted.
-    expect((await request(a.server).get('/api/v1/users').set('X-API-Key', 'wrong-on-a-0123456789')).status).toBe(429);
-    expect((await request(b.server).get('/api/v1/users')).status).toBe(429);
-    expect((await request(a.server).get('/api/v1/users').set('X-API-Key', ADMIN_KEY)).status).toBe(200);
-    expect((await request(b.server).get('/api/v1/users').set('X-API-Key', ADMIN_KEY)).status).toBe(200);
+    expect((await onA('get', '/api/v1/users', { key: 'wrong-on-a-0123456789' })).status).toBe(429);
+    expect((await onB('get', '/api/v1/users', { key: null })).status).toBe(429);
+    expect((await onA('get', '/api/v1/users')).status).toBe(200);
+    expect((await onB('get', '/api/v1/users')).status).toBe(200);
     await clearCounters();
   });
 
@@ -225,8 +220,7 @@ describe.skipIf(!REDIS_UP)(`rate limits kept in Redis${REDIS_UP ? '' : ' (skippe
     await clearCounters();
     const statuses: number[] = [];
     for (let i = 0; i < 7; i++) {
-      const app = i % 2 ? b : a;
-      statuses.push((await request(app.server).get('/api/v1/users').set('X-API-Key', ADMIN_KEY)).status);
+      statuses.push((await (i % 2 ? onB : onA)('get', '/api/v1/users')).status);
     }
     expect(statuses.slice(0, 6)).toEqual([200, 200, 200, 200, 200, 200]);
     expect(statuses[6]).toBe(429);

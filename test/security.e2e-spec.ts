@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -10,20 +11,17 @@ import { RATE_LIMIT_STORAGE } from '../src/auth/auth.options.js';
 import { MAX_STORED_KEY_LENGTH, MemoryRateLimitStorage } from '../src/auth/rate-limit.storage.js';
 import { redactUrl } from '../src/common/logging.js';
 import { TokenCipher, tokenContext } from '../src/crypto/token-cipher.js';
-import { expectError, storedTokens } from './support/http-helpers.js';
+import { INVALID_KEY_BODY, UUID } from './support/contract.js';
+import { expectError, httpHelpers, type Method, storedTokens } from './support/http-helpers.js';
 import { ADMIN_KEY, startTestApp, TOKEN_KEY, type TestApp } from './support/test-app.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shapes and helpers shared by every app in this file
 // ---------------------------------------------------------------------------------------------
 
-const INVALID_KEY_BODY = { detail: 'Invalid or missing API key' };
 /** `v1.<key id>.<nonce>.<ciphertext>.<tag>`, base64url parts. */
 const SEALED = /^v1\.[0-9a-f]{16}\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const POSITIVE_INTEGER = /^[1-9][0-9]*$/;
-
-type Method = 'get' | 'post' | 'put' | 'delete';
 
 /** A token a provider might issue: random, and recognisable in any dump. */
 function providerToken(kind: 'access' | 'refresh'): string {
@@ -34,20 +32,6 @@ function providerToken(kind: 'access' | 'refresh'): string {
 function plainForms(token: string): string[] {
   const bytes = Buffer.from(token);
   return [token, bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('hex')];
-}
-
-function call(t: TestApp, method: Method, path: string, key: string | null = ADMIN_KEY, body?: unknown) {
-  let req = request(t.server)[method](path);
-  if (key !== null) req = req.set('X-API-Key', key);
-  if (body !== undefined) req = req.send(body as object);
-  return req;
-}
-
-async function createUser(t: TestApp): Promise<string> {
-  const id = randomUUID();
-  const res = await call(t, 'post', '/api/v1/users', ADMIN_KEY, { id });
-  expect(res.status, res.text).toBe(201);
-  return id;
 }
 
 /**
@@ -74,8 +58,8 @@ async function databaseText(t: TestApp): Promise<string> {
   return parts.join('\n');
 }
 
-/** The whole HTTP response a raw request got: status line, headers and body. */
-function rawHttp(port: number, text: string): Promise<string> {
+/** The whole HTTP response a raw request got: status line, headers and body. `later` is sent 50 ms after `text`. */
+function rawHttp(port: number, text: string, later?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     let received = '';
@@ -87,6 +71,14 @@ function rawHttp(port: number, text: string): Promise<string> {
     socket.on('close', () => resolve(received));
     socket.setTimeout(10_000, () => socket.destroy(new Error('no answer within 10 s')));
     socket.write(text);
+    if (later !== undefined) setTimeout(() => socket.write(later), 50);
+  });
+}
+
+/** Adds a route of the test's own that shows the address Fastify gives the request: the one the guard counts. */
+function addClientAddressRoute(app: NestFastifyApplication): void {
+  app.getHttpAdapter().getInstance().get('/test/client-address', (req, reply) => {
+    reply.send({ ip: req.ip });
   });
 }
 
@@ -111,6 +103,7 @@ describe('security with the default limits', () => {
   let t: TestApp;
   let port: number;
   const cipher = new TokenCipher(TOKEN_KEY);
+  const { call, createUser, putConnection, createKey } = httpHelpers(() => t);
 
   beforeAll(async () => {
     t = await startTestApp();
@@ -124,19 +117,16 @@ describe('security with the default limits', () => {
   async function expectStillServing(): Promise<void> {
     const live = await request(t.server).get('/health/live');
     expect(live.status).toBe(200);
-    const users = await call(t, 'get', '/api/v1/users');
+    const users = await call('get', '/api/v1/users');
     expect(users.status).toBe(200);
   }
 
   describe('provider tokens at rest', () => {
     it('stores tokens as v1.<keyid>.<nonce>.<ciphertext>.<tag> that decrypt back with their row’s context', async () => {
-      const userId = await createUser(t);
+      const { id: userId } = await createUser();
       const access = providerToken('access');
       const refresh = providerToken('refresh');
-      const put = await call(t, 'put', `/api/v1/users/${userId}/connections/garmin`, ADMIN_KEY, {
-        access_token: access,
-        refresh_token: refresh,
-      });
+      const put = await putConnection(userId, 'garmin', { access_token: access, refresh_token: refresh });
       expect(put.status, put.text).toBe(201);
 
       const stored = await storedTokens(t, userId, 'garmin');
@@ -152,10 +142,10 @@ describe('security with the default limits', () => {
     });
 
     it('seals the same token differently each time (a fresh nonce per value)', async () => {
-      const userId = await createUser(t);
+      const { id: userId } = await createUser();
       const access = providerToken('access');
       for (const provider of ['strava', 'polar']) {
-        const put = await call(t, 'put', `/api/v1/users/${userId}/connections/${provider}`, ADMIN_KEY, { access_token: access });
+        const put = await putConnection(userId, provider, { access_token: access });
         expect(put.status, put.text).toBe(201);
       }
       const first = await storedTokens(t, userId, 'strava');
@@ -167,12 +157,11 @@ describe('security with the default limits', () => {
     });
 
     it('keeps a replaced connection’s new tokens encrypted too', async () => {
-      const userId = await createUser(t);
-      const path = `/api/v1/users/${userId}/connections/oura`;
-      expect((await call(t, 'put', path, ADMIN_KEY, { access_token: providerToken('access') })).status).toBe(201);
+      const { id: userId } = await createUser();
+      expect((await putConnection(userId, 'oura', { access_token: providerToken('access') })).status).toBe(201);
       const access = providerToken('access');
       const refresh = providerToken('refresh');
-      const replaced = await call(t, 'put', path, ADMIN_KEY, { access_token: access, refresh_token: refresh });
+      const replaced = await putConnection(userId, 'oura', { access_token: access, refresh_token: refresh });
       expect(replaced.status, replaced.text).toBe(200);
       const stored = await storedTokens(t, userId, 'oura');
       expect(stored.access_token).toMatch(SEALED);
@@ -184,23 +173,17 @@ describe('security with the default limits', () => {
       const tokens: string[] = [];
       const sealed: string[] = [];
       for (const provider of ['whoop', 'fitbit', 'withings']) {
-        const userId = await createUser(t);
+        const { id: userId } = await createUser();
         const access = providerToken('access');
         const refresh = providerToken('refresh');
         tokens.push(access, refresh);
-        const put = await call(t, 'put', `/api/v1/users/${userId}/connections/${provider}`, ADMIN_KEY, {
-          access_token: access,
-          refresh_token: refresh,
-          provider_user_id: `pid-${randomUUID()}`,
-        });
+        const put = await putConnection(userId, provider, { access_token: access, refresh_token: refresh, provider_user_id: `pid-${randomUUID()}` });
         expect(put.status, put.text).toBe(201);
         const stored = await storedTokens(t, userId, provider);
         sealed.push(stored.access_token!, stored.refresh_token!);
       }
-      const created = await call(t, 'post', '/api/v1/api-keys', ADMIN_KEY, { name: `at-rest-${randomUUID()}`, scopes: ['read'] });
-      expect(created.status, created.text).toBe(201);
-      const apiKey: string = created.body.key;
-      expect((await call(t, 'get', '/api/v1/users', apiKey)).status).toBe(200);
+      const { key: apiKey } = await createKey(['read']);
+      expect((await call('get', '/api/v1/users', { key: apiKey })).status).toBe(200);
 
       const dump = await databaseText(t);
       // The dump really holds the data: the sealed values and the key's hash are in it.
@@ -220,53 +203,60 @@ describe('security with the default limits', () => {
   });
 
   describe('security headers', () => {
-    const requests: { name: string; send: (t: TestApp) => request.Test }[] = [
-      { name: 'a public route', send: (t) => request(t.server).get('/health/live') },
-      { name: 'an authenticated route', send: (t) => request(t.server).get('/api/v1/users').set('X-API-Key', ADMIN_KEY) },
-      { name: 'a 401', send: (t) => request(t.server).get('/api/v1/users') },
-      { name: 'a 404', send: (t) => request(t.server).get(`/no-such-route-${randomUUID()}`).set('X-API-Key', ADMIN_KEY) },
-      {
-        name: 'a 400',
-        send: (t) => request(t.server).post('/api/v1/users').set('X-API-Key', ADMIN_KEY).send({ id: 'not-a-uuid' }),
-      },
-    ];
+    it('gives every API response, on any route and with any status, a policy for data: nothing loads, frames, sniffs or caches it', async () => {
+      const responses: [string, request.Response][] = [
+        ['a public route', await call('get', '/health/live', { key: null })],
+        ['an authenticated route', await call('get', '/api/v1/users')],
+        ['a 401', await call('get', '/api/v1/users', { key: null })],
+        ['a 404 for a route', await call('get', `/no-such-route-${randomUUID()}`)],
+        ['a 404 for a route, without a key', await call('get', '/no/such/route', { key: null })],
+        ['a 404 for a user', await call('get', `/api/v1/users/${randomUUID()}/connections`)],
+        ['a 400', await call('post', '/api/v1/users', { body: { id: 'not-a-uuid' } })],
+      ];
+      for (const [name, res] of responses) {
+        expect(res.headers['content-security-policy'], name).toBe("default-src 'none';frame-ancestors 'none'");
+        expect(res.headers['cache-control'], name).toBe('no-store');
+        expect(res.headers['x-content-type-options'], name).toBe('nosniff');
+        expect(res.headers['x-frame-options'], name).toBe('DENY');
+        expect(res.headers['referrer-policy'], name).toBe('no-referrer');
+        expect(res.headers['strict-transport-security'], name).toMatch(/^max-age=[1-9][0-9]*; includeSubDomains$/);
+        // Headers that only mean something to an HTML page are not sent with data, nor is the framework named.
+        for (const header of ['x-xss-protection', 'x-dns-prefetch-control', 'x-download-options', 'origin-agent-cluster', 'x-powered-by']) {
+          expect(res.headers[header], `${name}: ${header}`).toBeUndefined();
+        }
+      }
+    });
 
-    for (const { name, send } of requests) {
-      it(`sends nosniff, frame, HSTS and CSP headers on ${name}`, async () => {
-        const res = await send(t);
-        expect(res.headers['x-content-type-options']).toBe('nosniff');
-        expect(res.headers['x-frame-options']).toMatch(/^(DENY|SAMEORIGIN)$/i);
-        expect(res.headers['strict-transport-security']).toMatch(/max-age=[1-9][0-9]*/);
-        expect(res.headers['content-security-policy']).toMatch(/default-src/);
-        expect(res.headers['x-powered-by']).toBeUndefined();
-      });
-    }
+    it('gives the Swagger UI pages helmet’s page policy, which lets them run their own scripts', async () => {
+      const page = await request(t.server).get('/docs');
+      expect(page.status).toBe(200);
+      expect(page.headers['content-type']).toMatch(/text\/html/);
+      expect(page.headers['content-security-policy']).toMatch(/default-src 'self'/);
+      expect(page.headers['content-security-policy']).toMatch(/script-src 'self'/);
+      expect(page.headers['x-content-type-options']).toBe('nosniff');
+      const document = await request(t.server).get('/docs/openapi.json');
+      expect(document.status).toBe(200);
+      expect(document.headers['content-security-policy']).toMatch(/default-src 'self'/);
+      // A path that only starts like /docs is an API path.
+      const other = await request(t.server).get('/docsx');
+      expect(other.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'");
+    });
   });
 
   describe('oversized and malformed input', () => {
     it('answers a body over 1 MiB with 413 {"detail"}, and keeps serving', async () => {
       const id = randomUUID();
       const body = JSON.stringify({ id, external_user_id: 'x'.repeat(1024 * 1024 + 1) });
-      const res = await request(t.server)
-        .post('/api/v1/users')
-        .set('X-API-Key', ADMIN_KEY)
-        .set('Content-Type', 'application/json')
-        .send(body);
-      expectError(res, 413);
-      expect((await call(t, 'get', `/api/v1/users/${id}`)).status).toBe(404);
+      expectError(await call('post', '/api/v1/users', { rawBody: body }), 413);
+      expect((await call('get', `/api/v1/users/${id}`)).status).toBe(404);
       await expectStillServing();
     });
 
     it('accepts a body just under 1 MiB (the limit is on size, not on the route)', async () => {
-      const userId = await createUser(t);
+      const { id: userId } = await createUser();
       // Over the token's length limit, so a 400 from validation, but read and parsed: not a 413.
       const body = JSON.stringify({ access_token: 'a'.repeat(1024 * 1024 - 100) });
-      const res = await request(t.server)
-        .put(`/api/v1/users/${userId}/connections/garmin`)
-        .set('X-API-Key', ADMIN_KEY)
-        .set('Content-Type', 'application/json')
-        .send(body);
-      expectError(res, 400);
+      expectError(await call('put', `/api/v1/users/${userId}/connections/garmin`, { rawBody: body }), 400);
     });
 
     const deepBodies = [
@@ -280,24 +270,15 @@ describe('security with the default limits', () => {
           ['post', '/api/v1/users'],
           ['post', '/api/v1/api-keys'],
         ] as const) {
-          const res = await request(t.server)[method](path)
-            .set('X-API-Key', ADMIN_KEY)
-            .set('Content-Type', 'application/json')
-            .send(body);
-          expectError(res, 400);
+          expectError(await call(method, path, { rawBody: body }), 400);
         }
-        const userId = await createUser(t);
-        const res = await request(t.server)
-          .put(`/api/v1/users/${userId}/connections/garmin`)
-          .set('X-API-Key', ADMIN_KEY)
-          .set('Content-Type', 'application/json')
-          .send(body);
-        expectError(res, 400);
+        const { id: userId } = await createUser();
+        expectError(await call('put', `/api/v1/users/${userId}/connections/garmin`, { rawBody: body }), 400);
         await expectStillServing();
       });
     }
 
-    it('answers a header over 16 KiB with 400, and keeps serving', async () => {
+    it('answers a header over 16 KiB, or headers adding up to over 16 KiB, with 400, and keeps serving', async () => {
       const raw = await rawHttp(
         port,
         `GET /api/v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${ADMIN_KEY}\r\nX-Padding: ${'p'.repeat(17 * 1024)}\r\nConnection: close\r\n\r\n`,
@@ -306,12 +287,10 @@ describe('security with the default limits', () => {
       expect(res.status, raw.slice(0, 500)).toBe(400);
       expect(JSON.parse(res.body)).toEqual({ detail: expect.any(String) });
       await expectStillServing();
-    });
 
-    it('answers headers adding up to over 16 KiB with 400', async () => {
       const many = Array.from({ length: 40 }, (_, i) => `X-Many-${i}: ${'m'.repeat(500)}\r\n`).join('');
-      const raw = await rawHttp(port, `GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n${many}Connection: close\r\n\r\n`);
-      expect(parseRawResponse(raw).status, raw.slice(0, 500)).toBe(400);
+      const rawMany = await rawHttp(port, `GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n${many}Connection: close\r\n\r\n`);
+      expect(parseRawResponse(rawMany).status, rawMany.slice(0, 500)).toBe(400);
       await expectStillServing();
     });
 
@@ -323,21 +302,30 @@ describe('security with the default limits', () => {
       expect(parseRawResponse(raw).status, raw.slice(0, 500)).toBe(200);
     });
 
-    const contentTypes = ['text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x'];
-
-    for (const contentType of contentTypes) {
-      it(`answers a ${contentType} body with 415 {"detail"}, creates nothing, and keeps serving`, async () => {
+    it('answers a body that is not JSON with 415 "Content-Type must be application/json" on every route that reads one, a DELETE too, creates nothing, and keeps serving', async () => {
+      const { id: userId } = await createUser();
+      for (const contentType of ['text/plain', 'text/plain; charset=utf-8', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x']) {
         const id = randomUUID();
-        const res = await request(t.server)
-          .post('/api/v1/users')
-          .set('X-API-Key', ADMIN_KEY)
-          .set('Content-Type', contentType)
-          .send(contentType.startsWith('application/x-www') ? `id=${id}` : `{"id":"${id}"}`);
+        const rawBody = contentType.startsWith('application/x-www') ? `id=${id}` : `{"id":"${id}"}`;
+        const res = await call('post', '/api/v1/users', { rawBody, contentType });
         expectError(res, 415);
-        expect((await call(t, 'get', `/api/v1/users/${id}`)).status).toBe(404);
+        expect(res.body, contentType).toEqual({ detail: 'Content-Type must be application/json' });
+        expect((await call('get', `/api/v1/users/${id}`)).status).toBe(404);
         await expectStillServing();
-      });
-    }
+      }
+      for (const [method, path, contentType] of [
+        ['put', `/api/v1/users/${userId}/connections/polar`, 'text/plain'],
+        ['post', '/api/v1/api-keys', 'application/x-www-form-urlencoded'],
+        ['delete', `/api/v1/users/${userId}/connections/polar`, 'text/plain'],
+      ] as const) {
+        const res = await call(method, path, { rawBody: '{"access_token": "token"}', contentType });
+        expectError(res, 415);
+        expect(res.body, `${method} ${path} ${contentType}`).toEqual({ detail: 'Content-Type must be application/json' });
+      }
+      const { body: connections } = await call('get', `/api/v1/users/${userId}/connections`);
+      expect(connections).toEqual([]);
+      await expectStillServing();
+    });
   });
 
   describe('logs', () => {
@@ -372,12 +360,11 @@ describe('security with the default limits', () => {
       // A key of every scope, each used.
       const keys: Record<string, string> = {};
       const keyIds: Record<string, string> = {};
-      for (const scope of ['read', 'write', 'admin']) {
-        const res = await call(t, 'post', '/api/v1/api-keys', ADMIN_KEY, { name: `logs-${scope}-${randomUUID()}`, scopes: [scope] });
-        expect(res.status, res.text).toBe(201);
-        keys[scope] = res.body.key;
-        keyIds[scope] = res.body.id;
-        secrets.push(res.body.key);
+      for (const scope of ['read', 'write', 'admin'] as const) {
+        const created = await createKey([scope]);
+        keys[scope] = created.key;
+        keyIds[scope] = created.id;
+        secrets.push(created.key);
       }
       const admin = keys.admin;
 
@@ -401,24 +388,23 @@ describe('security with the default limits', () => {
         ['delete', `/api/v1/users/${userId}`, admin, undefined, 204],
       ];
       for (const [method, path, key, body, status] of steps) {
-        const res = await call(t, method, path, key, body);
+        const res = await call(method, path, { key, body });
         expect(res.status, `${method.toUpperCase()} ${path}: ${res.text}`).toBe(status);
       }
       // Malformed JSON around a token, which a parser error message could quote.
       const malformedToken = token('access');
-      const malformed = await request(t.server)
-        .put(`/api/v1/users/${randomUUID()}/connections/garmin`)
-        .set('X-API-Key', keys.write)
-        .set('Content-Type', 'application/json')
-        .send(`{"access_token": "${malformedToken}" x}`);
+      const malformed = await call('put', `/api/v1/users/${randomUUID()}/connections/garmin`, {
+        key: keys.write,
+        rawBody: `{"access_token": "${malformedToken}" x}`,
+      });
       expect(malformed.status).toBe(400);
       // Revoking a key, then trying it.
-      expect((await call(t, 'get', '/api/v1/api-keys', admin)).status).toBe(200);
-      expect((await call(t, 'delete', `/api/v1/api-keys/${keyIds.read}`, admin)).status).toBe(204);
-      expect((await call(t, 'get', '/api/v1/users', keys.read)).status).toBe(401);
+      expect((await call('get', '/api/v1/api-keys', { key: admin })).status).toBe(200);
+      expect((await call('delete', `/api/v1/api-keys/${keyIds.read}`, { key: admin })).status).toBe(204);
+      expect((await call('get', '/api/v1/users', { key: keys.read })).status).toBe(401);
 
       // Every request above has been logged by now.
-      const last = await call(t, 'get', `/api/v1/users/${randomUUID()}`, admin);
+      const last = await call('get', `/api/v1/users/${randomUUID()}`, { key: admin });
       expect(last.status).toBe(404);
       expect(await requestLine((e) => e.req?.id === last.headers['x-request-id'])).toBeDefined();
 
@@ -432,11 +418,7 @@ describe('security with the default limits', () => {
     it('does not echo a token from a malformed JSON body in the error response', async () => {
       const secret = providerToken('access');
       for (const body of [`{"access_token": "${secret}" x}`, `{"access_token": "${secret}", }`, `{"access_token": ${secret}}`]) {
-        const res = await request(t.server)
-          .put(`/api/v1/users/${randomUUID()}/connections/garmin`)
-          .set('X-API-Key', ADMIN_KEY)
-          .set('Content-Type', 'application/json')
-          .send(body);
+        const res = await call('put', `/api/v1/users/${randomUUID()}/connections/garmin`, { rawBody: body });
         expectError(res, 400);
         expect(res.text).not.toContain(secret);
         expect(res.text).not.toContain(secret.slice(0, 16));
@@ -445,7 +427,7 @@ describe('security with the default limits', () => {
 
     it('writes request log lines as JSON with a req.id equal to the response’s X-Request-Id', async () => {
       const path = `/api/v1/users/${randomUUID()}`;
-      const res = await call(t, 'get', path);
+      const res = await call('get', path);
       expect(res.status).toBe(404);
       const id = res.headers['x-request-id'];
       expect(id).toMatch(UUID);
@@ -464,9 +446,9 @@ describe('security with the default limits', () => {
 
     it('gives every request its own id', async () => {
       const ids = new Set<string>();
-      for (let i = 0; i < 5; i++) ids.add((await call(t, 'get', '/api/v1/users')).headers['x-request-id']);
+      for (let i = 0; i < 5; i++) ids.add((await call('get', '/api/v1/users')).headers['x-request-id']);
       ids.add((await request(t.server).get('/health/live')).headers['x-request-id']);
-      ids.add((await call(t, 'get', '/api/v1/users', null)).headers['x-request-id']);
+      ids.add((await call('get', '/api/v1/users', { key: null })).headers['x-request-id']);
       expect(ids.size).toBe(7);
       for (const id of ids) expect(id).toMatch(UUID);
     });
@@ -474,7 +456,7 @@ describe('security with the default limits', () => {
     it('echoes a sane incoming X-Request-Id and logs the request under it', async () => {
       const incoming = `client-${randomUUID()}`;
       const path = `/api/v1/users/${randomUUID()}`;
-      const res = await call(t, 'get', path).set('X-Request-Id', incoming);
+      const res = await call('get', path, { headers: { 'X-Request-Id': incoming } });
       expect(res.status).toBe(404);
       expect(res.headers['x-request-id']).toBe(incoming);
       const entry = await requestLine((e) => e.req?.url === path);
@@ -492,7 +474,7 @@ describe('security with the default limits', () => {
         ['/api/v1/users', 200],
         [`/no-such-route-${randomUUID()}`, 404],
       ] as const) {
-        const res = await call(t, 'get', `${path}?${query}`);
+        const res = await call('get', `${path}?${query}`);
         expect(res.status, res.text).toBe(status);
         const entry = await requestLine((e) => e.req?.id === res.headers['x-request-id']);
         expect(entry, `no log line for ${path}`).toBeDefined();
@@ -507,14 +489,14 @@ describe('security with the default limits', () => {
       const secret = `SECRET-${randomUUID()}`;
       const path = `/no-such-route-${randomUUID()}`;
       for (const method of ['get', 'post', 'delete'] as const) {
-        const res = await call(t, method, `${path}?api_key=${secret}&foo=bar`);
+        const res = await call(method, `${path}?api_key=${secret}&foo=bar`);
         expectError(res, 404, `Route ${method.toUpperCase()} ${path} not found`);
         expect(res.text).not.toContain(secret);
         expect(res.text).not.toContain('?');
         expect(res.text).not.toContain('foo=bar');
       }
       // The same for a path under the API's prefix, and without a key.
-      const unauthenticated = await call(t, 'get', `/api/v1/nothing-here?token=${secret}`, null);
+      const unauthenticated = await call('get', `/api/v1/nothing-here?token=${secret}`, { key: null });
       expect(unauthenticated.status).toBe(404);
       expect(unauthenticated.text).not.toContain(secret);
     });
@@ -527,7 +509,7 @@ describe('security with the default limits', () => {
       it(`replaces an unsafe incoming X-Request-Id (${name}) with a generated one`, async () => {
         const incoming = id();
         const path = `/api/v1/users/${randomUUID()}`;
-        const res = await call(t, 'get', path).set('X-Request-Id', incoming);
+        const res = await call('get', path, { headers: { 'X-Request-Id': incoming } });
         expect(res.status).toBe(404);
         expect(res.headers['x-request-id']).not.toBe(incoming);
         expect(res.headers['x-request-id']).toMatch(UUID);
@@ -545,6 +527,7 @@ describe('security with the default limits', () => {
 
 describe('failed-authentication limit (5 per minute)', () => {
   let t: TestApp;
+  const { call, createKey } = httpHelpers(() => t);
   beforeAll(async () => {
     t = await startTestApp({ authFailureLimitPerMinute: 5, rateLimitPerMinute: 1_000_000 });
   });
@@ -554,13 +537,13 @@ describe('failed-authentication limit (5 per minute)', () => {
 
   it('blocks an address after repeated wrong keys: 429 with Retry-After and {"detail"} for wrong and missing keys, while a valid key is still admitted', async () => {
     // Successful requests do not count as failures.
-    for (let i = 0; i < 10; i++) expect((await call(t, 'get', '/api/v1/users')).status).toBe(200);
+    for (let i = 0; i < 10; i++) expect((await call('get', '/api/v1/users')).status).toBe(200);
 
     let blocked: request.Response | undefined;
     const seen: number[] = [];
     for (let attempt = 1; attempt <= 6 && !blocked; attempt++) {
       const wrong = attempt % 2 === 0 ? `wck_${randomBytes(32).toString('base64url')}` : null;
-      const res = await call(t, 'get', '/api/v1/users', wrong);
+      const res = await call('get', '/api/v1/users', { key: wrong });
       seen.push(res.status);
       if (res.status === 429) blocked = res;
       else {
@@ -580,20 +563,19 @@ describe('failed-authentication limit (5 per minute)', () => {
       ['post', '/api/v1/users', 201],
     ] as const) {
       const body = method === 'post' ? { id: randomUUID() } : undefined;
-      const admitted = await call(t, method, path, ADMIN_KEY, body);
+      const admitted = await call(method, path, { body });
       expect(admitted.status, `${method} ${path} with the valid key: ${admitted.text}`).toBe(status);
       for (const wrong of [`wck_${randomBytes(32).toString('base64url')}`, null, 'short']) {
-        const res = await call(t, method, path, wrong, body);
+        const res = await call(method, path, { key: wrong, body });
         expectError(res, 429, 'failed authentication');
         expect(res.headers['retry-after']).toMatch(POSITIVE_INTEGER);
       }
     }
     // A key created after the block (so never cached) is admitted too, and a revoked one is refused with 429.
-    const created = await call(t, 'post', '/api/v1/api-keys', ADMIN_KEY, { name: `blocked-${randomUUID()}`, scopes: ['read'] });
-    expect(created.status, created.text).toBe(201);
-    expect((await call(t, 'get', '/api/v1/users', created.body.key)).status).toBe(200);
-    expect((await call(t, 'delete', `/api/v1/api-keys/${created.body.id}`, ADMIN_KEY)).status).toBe(204);
-    expectError(await call(t, 'get', '/api/v1/users', created.body.key), 429);
+    const created = await createKey(['read']);
+    expect((await call('get', '/api/v1/users', { key: created.key })).status).toBe(200);
+    expect((await call('delete', `/api/v1/api-keys/${created.id}`)).status).toBe(204);
+    expectError(await call('get', '/api/v1/users', { key: created.key }), 429);
     // The block is on authentication, not on the public liveness probe.
     expect((await request(t.server).get('/health/live')).status).toBe(200);
   });
@@ -606,12 +588,7 @@ describe('failed-authentication limit (5 per minute)', () => {
 describe('behind one trusted proxy (TRUST_PROXY=1)', () => {
   let t: TestApp;
   beforeAll(async () => {
-    // A route of the test's own that shows the address Fastify gives the request: the one the guard counts.
-    t = await startTestApp({ trustProxy: 1, authFailureLimitPerMinute: 3, rateLimitPerMinute: 1_000_000 }, (app) => {
-      app.getHttpAdapter().getInstance().get('/test/client-address', (req, reply) => {
-        reply.send({ ip: req.ip });
-      });
-    });
+    t = await startTestApp({ trustProxy: 1, authFailureLimitPerMinute: 3, rateLimitPerMinute: 1_000_000 }, addClientAddressRoute);
   });
   afterAll(async () => {
     await t?.close();
@@ -683,6 +660,7 @@ describe('behind one trusted proxy (TRUST_PROXY=1)', () => {
 
 describe('request timeout (REQUEST_TIMEOUT_MS=500)', () => {
   let t: TestApp;
+  const { call } = httpHelpers(() => t);
   let port: number;
   beforeAll(async () => {
     t = await startTestApp({ requestTimeoutMs: 500 });
@@ -716,7 +694,7 @@ describe('request timeout (REQUEST_TIMEOUT_MS=500)', () => {
       50,
     );
     for (const raw of raws) expect(raw === '' || parseRawResponse(raw).status === 408, raw.slice(0, 300)).toBe(true);
-    expect((await call(t, 'get', '/api/v1/users')).status).toBe(200);
+    expect((await call('get', '/api/v1/users')).status).toBe(200);
   });
 
   it('bounds headers the same way: headers that stop arriving get 408', async () => {
@@ -730,18 +708,11 @@ describe('request timeout (REQUEST_TIMEOUT_MS=500)', () => {
   it('still serves a request whose body arrives in time, in pieces', async () => {
     const id = randomUUID();
     const body = JSON.stringify({ id });
-    const raw = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1');
-      let received = '';
-      socket.setEncoding('utf8');
-      socket.on('data', (chunk: string) => (received += chunk));
-      socket.on('error', reject);
-      socket.on('close', () => resolve(received));
-      socket.write(
-        `POST /api/v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${ADMIN_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
-      );
-      setTimeout(() => socket.write(body), 50);
-    });
+    const raw = await rawHttp(
+      port,
+      `POST /api/v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${ADMIN_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+      body,
+    );
     expect(parseRawResponse(raw).status, raw.slice(0, 300)).toBe(201);
   });
 
@@ -794,11 +765,7 @@ describe('redactUrl', () => {
 describe('behind proxies named by address (TRUST_PROXY=10.0.0.0/8,loopback)', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ trustProxy: ['10.0.0.0/8', 'loopback'] }, (app) => {
-      app.getHttpAdapter().getInstance().get('/test/client-address', (req, reply) => {
-        reply.send({ ip: req.ip });
-      });
-    });
+    t = await startTestApp({ trustProxy: ['10.0.0.0/8', 'loopback'] }, addClientAddressRoute);
   });
   afterAll(async () => {
     await t?.close();
@@ -814,6 +781,7 @@ describe('behind proxies named by address (TRUST_PROXY=10.0.0.0/8,loopback)', ()
 
 describe('per-key rate limit (10 per minute)', () => {
   let t: TestApp;
+  const { call } = httpHelpers(() => t);
   beforeAll(async () => {
     t = await startTestApp({ rateLimitPerMinute: 10, authFailureLimitPerMinute: 1_000_000 });
   });
@@ -824,14 +792,14 @@ describe('per-key rate limit (10 per minute)', () => {
   it('answers the 11th request of a valid key with 429, Retry-After and {"detail"}, counting every route; /health/live stays unlimited', async () => {
     const paths = ['/api/v1/users', '/api/v1/api-keys'];
     for (let i = 0; i < 10; i++) {
-      const res = await call(t, 'get', paths[i % 2]);
+      const res = await call('get', paths[i % 2]);
       expect(res.status, `request ${i + 1}: ${res.text}`).toBe(200);
     }
-    const eleventh = await call(t, 'get', '/api/v1/users');
+    const eleventh = await call('get', '/api/v1/users');
     expectError(eleventh, 429);
     expect(eleventh.headers['retry-after']).toMatch(POSITIVE_INTEGER);
 
-    const twelfth = await call(t, 'post', '/api/v1/users', ADMIN_KEY, { id: randomUUID() });
+    const twelfth = await call('post', '/api/v1/users', { body: { id: randomUUID() } });
     expectError(twelfth, 429);
 
     for (let i = 0; i < 15; i++) {

@@ -1,30 +1,17 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
-import { type AddressInfo, connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileService, ROOT } from './support/compile-service.js';
-import { freshPostgresDatabase } from './support/test-app.js';
+import { SPEC_USER_ID } from './support/spec-example.js';
+import { type SpawnedService, spawnService } from './support/spawn-service.js';
 
-// A build of its own (incremental), so that it races neither `npm run build` nor other test files.
-const BUILD_DIR = join(ROOT, 'dist', 'test-builds', 'shutdown');
 const API_KEY = `shutdown-test-key-${randomBytes(8).toString('hex')}`;
-const DEMO_USER = '550e8400-e29b-41d4-a716-446655440000';
 const CONCURRENT = 200;
 
 type Answer = { status?: number; body?: string; error?: NodeJS.ErrnoException };
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((done) => server.close(done));
-  return port;
-}
 
 /**
  * Whether the server listening on `port` has accepted every connection made to it and read every byte
@@ -78,75 +65,43 @@ function get(port: number, path: string, headers: Record<string, string> = {}): 
 }
 
 describe('graceful shutdown of the compiled service', () => {
-  let child: ChildProcess;
-  let exited: Promise<number | null>;
+  let service: SpawnedService | undefined;
   let port: number;
-  let output = '';
-  let workDir: string;
-  let dropDatabase: (() => Promise<void>) | undefined;
   let databaseUrl: string | undefined;
 
   beforeAll(async () => {
-    await compileService(BUILD_DIR);
-    workDir = mkdtempSync(join(tmpdir(), 'wc-shutdown-'));
-    port = await freePort();
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '',
-      HOME: workDir,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      BOOTSTRAP_API_KEY: API_KEY,
-      DEMO_DATA: 'true',
-      LOG_LEVEL: 'info',
-      // Room for the requests the PostgreSQL variant holds in the pool's queue and behind a lock.
-      DB_CONNECT_TIMEOUT_MS: '30000',
-      DB_STATEMENT_TIMEOUT_MS: '30000',
-    };
-    const base = process.env.DATABASE_URL;
-    if (base) {
-      const database = await freshPostgresDatabase(base);
-      dropDatabase = database.drop;
-      databaseUrl = env.DATABASE_URL = database.url;
-      env.TOKEN_ENCRYPTION_KEY = randomBytes(32).toString('base64');
-    } else {
-      env.DATA_DIR = join(workDir, 'data');
-    }
-    // Started from a directory without a .env file, with nothing of this process's environment but PATH.
-    child = spawn(process.execPath, [join(BUILD_DIR, 'src/main.js')], { cwd: workDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    exited = new Promise((done) => child.on('exit', (code) => done(code)));
-
-    // Listening once /health/live answers; the hook's timeout bounds the wait.
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`The service exited with ${child.exitCode} at start-up:\n${output}`);
-      const { answer } = get(port, '/health/live');
-      if ((await answer).status === 200) break;
-      await new Promise((done) => setTimeout(done, 200));
-    }
+    service = await spawnService(
+      'shutdown',
+      {
+        BOOTSTRAP_API_KEY: API_KEY,
+        DEMO_DATA: 'true',
+        LOG_LEVEL: 'info',
+        // Room for the requests the PostgreSQL variant holds in the pool's queue and behind a lock.
+        DB_CONNECT_TIMEOUT_MS: '30000',
+        DB_STATEMENT_TIMEOUT_MS: '30000',
+      },
+      { dataDir: true },
+    );
+    ({ port, databaseUrl } = service);
   }, 120_000);
 
   afterAll(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-    await dropDatabase?.();
-    if (workDir) rmSync(workDir, { recursive: true, force: true });
+    await service?.stop();
   });
 
   it('writes its start-up lines and a summary at once, and request lines while it runs, not only at exit', async () => {
-    expect(output).toContain(`Listening on http://127.0.0.1:${port}`);
-    expect(output).toMatch(
+    const output = service!.output;
+    expect(output()).toContain(`Listening on http://127.0.0.1:${port}`);
+    expect(output()).toMatch(
       new RegExp(`Ready: API http://127\\.0\\.0\\.1:${port}/api/v1, docs http://127\\.0\\.0\\.1:${port}/docs; .+; an active admin key exists`),
     );
-    expect(output).toContain(databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL, data in ${join(workDir, 'data')}`);
+    expect(output()).toContain(databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL, data in ${join(service!.workDir, 'data')}`);
     const id = `log-line-${randomBytes(6).toString('hex')}`;
     expect((await get(port, '/health/live', { 'X-Request-Id': id }).answer).status).toBe(200);
     // Buffered lines are written within a second; this waits far longer, for a slow machine.
-    for (let waited = 0; !output.includes(id) && waited < 15_000; waited += 100) await pause(100);
-    expect(output).toContain(id);
-    expect(child.exitCode).toBeNull();
+    for (let waited = 0; !output().includes(id) && waited < 15_000; waited += 100) await pause(100);
+    expect(output()).toContain(id);
+    expect(service!.child.exitCode).toBeNull();
   });
 
   it(`answers all of ${CONCURRENT} requests in flight at SIGTERM with 200, logs that it shut down and exits with 0; then refuses connections`, async () => {
@@ -160,7 +115,7 @@ describe('graceful shutdown of the compiled service', () => {
       await hold.query('LOCK TABLE connections IN ACCESS EXCLUSIVE MODE');
     }
     try {
-      const requests = Array.from({ length: CONCURRENT }, () => get(port, `/api/v1/users/${DEMO_USER}/connections`, { 'X-API-Key': API_KEY }));
+      const requests = Array.from({ length: CONCURRENT }, () => get(port, `/api/v1/users/${SPEC_USER_ID}/connections`, { 'X-API-Key': API_KEY }));
       let answered = 0;
       for (const r of requests) void r.answer.then(() => (answered += 1));
       // In flight: every request has been sent, and the server has accepted and read every one of them.
@@ -175,7 +130,7 @@ describe('graceful shutdown of the compiled service', () => {
         while ((await hold.query<{ n: number }>(waiting)).rows[0].n === 0) await pause(5);
       }
       const answeredBeforeSigterm = answered;
-      child.kill('SIGTERM');
+      service!.child.kill('SIGTERM');
       if (hold) {
         // The server has stopped listening while the requests still wait: only now may they go on.
         while (!(await refusesConnections(port))) await pause(5);
@@ -184,15 +139,15 @@ describe('graceful shutdown of the compiled service', () => {
       }
 
       const answers = await Promise.all(requests.map((r) => r.answer));
-      const code = await exited;
+      const code = await service!.exited;
 
       // Some requests were still being answered when the signal came, or this test proves nothing.
       expect(answeredBeforeSigterm).toBeLessThan(CONCURRENT);
       const failures = answers.filter((a) => a.status !== 200).map((a) => a.error?.code ?? `${a.status} ${a.body}`);
       expect(failures, `requests not answered with 200 (of ${CONCURRENT})`).toEqual([]);
       for (const a of answers) expect(JSON.parse(a.body!).map((c: { provider: string }) => c.provider)).toEqual(['garmin', 'strava', 'polar']);
-      expect(code, output).toBe(0);
-      expect(output).toMatch(/SIGTERM received, shutting down/);
+      expect(code, service!.output()).toBe(0);
+      expect(service!.output()).toMatch(/SIGTERM received, shutting down/);
 
       const after = await get(port, '/health/live').answer;
       expect(after.error?.code).toBe('ECONNREFUSED');

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SPEC_USER_ID } from './support/spec-example.js';
 import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
-const DEMO_USER = '550e8400-e29b-41d4-a716-446655440000';
 
 const SKIPPED = hasChromium ? '' : ` (skipped: ${CHROMIUM} does not exist; apt-get install chromium)`;
 
@@ -74,8 +74,8 @@ describe('Swagger UI at /docs, in headless Chromium', () => {
       await operation.locator('.opblock-summary').first().click();
       await operation.getByRole('button', { name: 'Try it out' }).click();
       const userId = operation.locator('tr[data-param-name="user_id"] input');
-      await userId.fill(DEMO_USER);
-      const answered = page.waitForResponse((response) => response.url().includes(`/api/v1/users/${DEMO_USER}/connections`));
+      await userId.fill(SPEC_USER_ID);
+      const answered = page.waitForResponse((response) => response.url().includes(`/api/v1/users/${SPEC_USER_ID}/connections`));
       await operation.getByRole('button', { name: 'Execute' }).click();
       const response = await answered;
       expect(response.status()).toBe(200);

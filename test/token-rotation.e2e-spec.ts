@@ -1,12 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import request from 'supertest';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reencryptTokens } from '../src/cli/reencrypt-tokens.js';
 import { keyId, TokenCipher, tokenContext } from '../src/crypto/token-cipher.js';
-import { ADMIN_KEY, startTestApp, type TestApp, TOKEN_KEY } from './support/test-app.js';
+import { httpHelpers } from './support/http-helpers.js';
+import { startTestApp, type TestApp, TOKEN_KEY } from './support/test-app.js';
 
 describe('token key rotation', () => {
   let t: TestApp;
@@ -20,13 +20,11 @@ describe('token key rotation', () => {
     await t?.close();
   });
 
+  const { createUser, putConnection } = httpHelpers(() => t);
+
   async function connect(userId: string, provider: string, access: string, refresh?: string) {
-    await request(t.server).post('/api/v1/users').set('X-API-Key', ADMIN_KEY).send({ id: userId }).expect(201);
-    await request(t.server)
-      .put(`/api/v1/users/${userId}/connections/${provider}`)
-      .set('X-API-Key', ADMIN_KEY)
-      .send({ access_token: access, refresh_token: refresh })
-      .expect(201);
+    await createUser({ id: userId });
+    expect((await putConnection(userId, provider, { access_token: access, refresh_token: refresh })).status).toBe(201);
   }
 
   async function stored(userId: string) {

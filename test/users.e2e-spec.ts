@@ -2,39 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './support/test-app.js';
 import { SPEC_EXAMPLE, SPEC_USER_ID } from './support/spec-example.js';
+import { CONNECTION_KEYS, INVALID_KEY_BODY, ISO_UTC, USER_KEYS, USER_NOT_FOUND_BODY, type UserBody, UUID } from './support/contract.js';
 import { expectError, httpHelpers } from './support/http-helpers.js';
-
-// ---------------------------------------------------------------------------------------------
-// The contract's fixed shapes
-// ---------------------------------------------------------------------------------------------
-
-
-const USER_KEYS = ['id', 'external_user_id', 'email', 'created_at', 'updated_at'].sort();
-const CONNECTION_KEYS = [
-  'id',
-  'user_id',
-  'provider',
-  'provider_user_id',
-  'provider_username',
-  'scope',
-  'status',
-  'last_synced_at',
-  'created_at',
-  'updated_at',
-].sort();
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
-const INVALID_KEY_BODY = { detail: 'Invalid or missing API key' };
-const USER_NOT_FOUND_BODY = { detail: 'User not found' };
-
-interface UserBody {
-  id: string;
-  external_user_id: string | null;
-  email: string | null;
-  created_at: string;
-  updated_at: string;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Harness helpers
@@ -42,23 +11,13 @@ interface UserBody {
 
 let t: TestApp;
 
-const { token, call } = httpHelpers(() => t);
+const { token, call, createUser, putConnection } = httpHelpers(() => t);
 
 function expectUserShape(user: UserBody): void {
   expect(Object.keys(user).sort()).toEqual(USER_KEYS);
   expect(user.id).toMatch(UUID);
   expect(user.created_at).toMatch(ISO_UTC);
   expect(user.updated_at).toMatch(ISO_UTC);
-}
-
-async function createUser(body: Record<string, unknown> = {}): Promise<UserBody> {
-  const res = await call('post', '/api/v1/users', { body: { id: randomUUID(), ...body } });
-  expect(res.status, res.text).toBe(201);
-  return res.body as UserBody;
-}
-
-async function putConnection(userId: string, provider: string, body: Record<string, unknown>) {
-  return call('put', `/api/v1/users/${userId}/connections/${provider}`, { body });
 }
 
 async function connectionCount(userId: string): Promise<number> {
@@ -102,46 +61,24 @@ describe('users API', () => {
   });
 
   describe('authentication', () => {
-    it('returns 401 with the exact body on every users route when X-API-Key is missing, and changes nothing', async () => {
+    it('returns 401 with the exact body on every users route for a missing or wrong API key, and changes nothing', async () => {
       const existing = await createUser();
       const newId = randomUUID();
 
-      const responses = [
-        await call('post', '/api/v1/users', { key: null, body: { id: newId } }),
-        await call('get', '/api/v1/users', { key: null }),
-        await call('get', `/api/v1/users/${existing.id}`, { key: null }),
-        await call('delete', `/api/v1/users/${existing.id}`, { key: null }),
-      ];
-      for (const res of responses) {
-        expect(res.status).toBe(401);
-        expect(res.body).toEqual(INVALID_KEY_BODY);
+      for (const key of [null, `wrong-key-${randomUUID()}`]) {
+        const responses = [
+          await call('post', '/api/v1/users', { key, body: { id: newId } }),
+          await call('get', '/api/v1/users', { key }),
+          await call('get', `/api/v1/users/${existing.id}`, { key }),
+          await call('delete', `/api/v1/users/${existing.id}`, { key }),
+        ];
+        for (const res of responses) {
+          expect(res.status, `key ${key}`).toBe(401);
+          expect(res.body).toEqual(INVALID_KEY_BODY);
+        }
       }
       expect((await call('get', `/api/v1/users/${newId}`)).status).toBe(404);
       expect((await call('get', `/api/v1/users/${existing.id}`)).status).toBe(200);
-    });
-
-    it('returns 401 with the exact body on every users route for a wrong API key, and changes nothing', async () => {
-      const existing = await createUser();
-      const newId = randomUUID();
-      const key = `wrong-key-${randomUUID()}`;
-
-      const responses = [
-        await call('post', '/api/v1/users', { key, body: { id: newId } }),
-        await call('get', '/api/v1/users', { key }),
-        await call('get', `/api/v1/users/${existing.id}`, { key }),
-        await call('delete', `/api/v1/users/${existing.id}`, { key }),
-      ];
-      for (const res of responses) {
-        expect(res.status).toBe(401);
-        expect(res.body).toEqual(INVALID_KEY_BODY);
-      }
-      expect((await call('get', `/api/v1/users/${newId}`)).status).toBe(404);
-      expect((await call('get', `/api/v1/users/${existing.id}`)).status).toBe(200);
-    });
-
-    it('serves /health/live without an API key', async () => {
-      const res = await call('get', '/health/live', { key: null });
-      expect(res.status).toBe(200);
     });
   });
 
@@ -310,13 +247,11 @@ describe('users API', () => {
       expect(await connectionCount(kept.id)).toBe(1);
     });
 
-    it('returns 404 User not found for an unknown user', async () => {
+    it('returns 404 User not found for an unknown user, and for one already deleted', async () => {
       const res = await call('delete', `/api/v1/users/${randomUUID()}`);
       expect(res.status).toBe(404);
       expect(res.body).toEqual(USER_NOT_FOUND_BODY);
-    });
 
-    it('returns 404 User not found when the user was already deleted', async () => {
       const user = await createUser();
       expect((await call('delete', `/api/v1/users/${user.id}`)).status).toBe(204);
       const again = await call('delete', `/api/v1/users/${user.id}`);
@@ -327,9 +262,7 @@ describe('users API', () => {
 
   describe("the spec's example built through the API on an empty database", () => {
     it('lists the connections exactly as the spec’s example, except ids and created/updated times', async () => {
-      const user = await call('post', '/api/v1/users', { body: { id: SPEC_USER_ID } });
-      expect(user.status, user.text).toBe(201);
-      expect(user.body.id).toBe(SPEC_USER_ID);
+      expect((await createUser({ id: SPEC_USER_ID })).id).toBe(SPEC_USER_ID);
 
       // Sent in an order other than the expected one, so the ordering is the service's doing.
       for (const example of [SPEC_EXAMPLE[2], SPEC_EXAMPLE[0], SPEC_EXAMPLE[1]]) {

@@ -2,6 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpSta
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable } from '../database/database-unavailable.js';
 import { UNSUPPORTED_MEDIA_TYPE } from './api-docs.js';
+import { redactPath } from './logging.js';
 
 /** The one place errors become responses: always `{"detail": "..."}`, never a stack trace. */
 @Catch()
@@ -53,10 +54,13 @@ export function toErrorResponse(exception: unknown, request?: { method: string; 
 /** Nest's answer for a URL no route serves: "Cannot GET /path?query", which would echo the query. */
 const NO_ROUTE = /^Cannot [A-Z]+ \//;
 
-/** "Route GET /path not found": the path only, since a query string may carry a secret (`?api_key=`). */
+/**
+ * "Route GET /path not found": the path only, since a query string may carry a secret (`?api_key=`),
+ * and without a connect link's token (redactPath).
+ */
 function noRoute(request: { method: string; url: string }): string {
   const query = request.url.indexOf('?');
-  return `Route ${request.method} ${query === -1 ? request.url : request.url.slice(0, query)} not found`;
+  return `Route ${request.method} ${redactPath(query === -1 ? request.url : request.url.slice(0, query))} not found`;
 }
 
 function detailOf(response: string | object): string {

@@ -43,12 +43,22 @@ function isSensitiveQueryName(raw: string): boolean {
   return SENSITIVE_QUERY_NAMES.has(name) || SENSITIVE_QUERY_SUFFIX.test(name);
 }
 
+/** A connect link's path carries its token: `/connect/{token}[/…]`. */
+const CONNECT_LINK = /^\/connect\/[^/?#]*/;
+
+/** A path as a log line or an error may show it: a connect link's token replaced with `[redacted]`. */
+export function redactPath(path: string): string {
+  return path.startsWith('/connect/') ? path.replace(CONNECT_LINK, '/connect/[redacted]') : path;
+}
+
 /**
  * The URL as a log line may show it: the value of every sensitive query parameter (see
- * SENSITIVE_QUERY_NAMES) replaced with `[redacted]`, the rest as sent. A URL without a query is
- * returned as it is, without any parsing: the request line is written for every request.
+ * SENSITIVE_QUERY_NAMES) and a connect link's token (redactPath) replaced with `[redacted]`, the rest
+ * as sent. A URL without a query is returned as it is, without any parsing, unless it is a connect
+ * link's: the request line is written for every request.
  */
 export function redactUrl(url: string): string {
+  url = redactPath(url);
   const start = url.indexOf('?');
   if (start === -1) return url;
   const parts = url.slice(start + 1).split('&');

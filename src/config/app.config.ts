@@ -1,6 +1,8 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { registerAs } from '@nestjs/config';
+import { type ConnectConfig, loadConnectConfig } from './connect.config.js';
+import { loadProvidersConfig, type ProvidersConfig } from './providers.config.js';
 
 export interface AppConfig {
   port: number;
@@ -34,6 +36,10 @@ export interface AppConfig {
   /** A request (headers and body) not fully received within this gets a 408 and its connection is closed. */
   requestTimeoutMs: number;
   logLevel: LogLevel;
+  /** The wearable providers' OAuth clients (`P_CLIENT_ID`, …), their timeout and Suunto's subscription key. */
+  providers: ProvidersConfig;
+  /** The connect flow: PUBLIC_URL, CONNECT_SESSION_TTL_SECONDS, CONNECT_RETURN_URLS, CONNECT_ALLOW_SHARED_ACCOUNTS. */
+  connect: ConnectConfig;
 }
 
 export type TrustProxy = false | number | string[];
@@ -191,6 +197,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     trustProxy: trustProxy(env),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    providers: loadProvidersConfig(env),
+    connect: loadConnectConfig(env),
   };
 }
 

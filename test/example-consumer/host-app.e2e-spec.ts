@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { securityHeaders } from '../../src/common/security-headers.js';
 import { Connection } from '../../src/connections/connection.entity.js';
 import { ConnectionsController } from '../../src/connections/connections.controller.js';
+import { httpHelpers } from '../support/http-helpers.js';
 import { TOKEN_KEY } from '../support/test-app.js';
 import { CONSUMER_ADMIN_KEY, CONSUMER_TOKEN_KEY, type ConsumerApp, startConsumerApp } from './support.js';
 
@@ -35,6 +36,7 @@ function entityWithTokens(): Connection {
 
 let t: ConsumerApp;
 let server: import('node:http').Server;
+const { call } = httpHelpers(() => ({ server }), CONSUMER_ADMIN_KEY);
 
 beforeAll(async () => {
   // A route of the host's own, added to its Fastify instance: it answers with an entity.
@@ -70,9 +72,8 @@ function expectSecurityHeaders(res: request.Response): void {
 
 describe('a host application that imports WearableConnectionsModule.forRoot()', () => {
   it('answers 401 in the API’s error shape without a key, and with a wrong one', async () => {
-    for (const key of [undefined, `wck_${randomUUID()}`]) {
-      const req = request(server).get('/api/v1/users');
-      const res = await (key ? req.set('X-API-Key', key) : req);
+    for (const key of [null, `wck_${randomUUID()}`]) {
+      const res = await call('get', '/api/v1/users', { key });
       expect(res.status).toBe(401);
       expect(res.body).toEqual({ detail: 'Invalid or missing API key' });
       expectSecurityHeaders(res);
@@ -80,11 +81,11 @@ describe('a host application that imports WearableConnectionsModule.forRoot()', 
   });
 
   it('admits the bootstrap key, which the module registered at start-up as an admin key', async () => {
-    const users = await request(server).get('/api/v1/users').set('X-API-Key', CONSUMER_ADMIN_KEY);
+    const users = await call('get', '/api/v1/users');
     expect(users.status, users.text).toBe(200);
     expect(users.body).toEqual({ data: [], next_cursor: null });
     // Admin scope: it may list the keys, and the only key there is the one BOOTSTRAP_API_KEY named.
-    const keys = await request(server).get('/api/v1/api-keys').set('X-API-Key', CONSUMER_ADMIN_KEY);
+    const keys = await call('get', '/api/v1/api-keys');
     expect(keys.status, keys.text).toBe(200);
     const listed = Array.isArray(keys.body) ? keys.body : keys.body.data;
     expect(listed).toHaveLength(1);
@@ -93,14 +94,14 @@ describe('a host application that imports WearableConnectionsModule.forRoot()', 
   });
 
   it('puts the security headers and an X-Request-Id on the API’s answers', async () => {
-    const res = await request(server).get(`/api/v1/users/${randomUUID()}/connections`).set('X-API-Key', CONSUMER_ADMIN_KEY);
+    const res = await call('get', `/api/v1/users/${randomUUID()}/connections`);
     expect(res.status).toBe(404);
     expect(res.body).toEqual({ detail: 'User not found' });
     expectSecurityHeaders(res);
   });
 
   it('strips @Exclude()d fields (the tokens) from an entity that reaches a response, on a route of the host’s own', async () => {
-    const res = await request(server).get('/host/entity');
+    const res = await call('get', '/host/entity', { key: null });
     expect(res.status, res.text).toBe(200);
     expect(res.text).not.toContain(ACCESS_TOKEN);
     expect(res.text).not.toContain(REFRESH_TOKEN);
@@ -110,7 +111,7 @@ describe('a host application that imports WearableConnectionsModule.forRoot()', 
 
   it('writes one request line per request, with its id, method, URL and status, and no key', async () => {
     const path = `/api/v1/users/${randomUUID()}`;
-    const res = await request(server).get(path).set('X-API-Key', CONSUMER_ADMIN_KEY);
+    const res = await call('get', path);
     expect(res.status).toBe(404);
     const entry = await requestLine(res.headers['x-request-id']);
     expect(entry, `no request line for ${path}`).toBeDefined();
@@ -123,29 +124,25 @@ describe('a host application that imports WearableConnectionsModule.forRoot()', 
   it('applies the body rules: JSON objects only, not too deep, an empty JSON body is no body', async () => {
     const userId = randomUUID();
     const url = `/api/v1/users/${userId}/connections/garmin`;
-    const text = await request(server).put(url).set('X-API-Key', CONSUMER_ADMIN_KEY).set('Content-Type', 'text/plain').send('access_token=x');
+    const text = await call('put', url, { rawBody: 'access_token=x', contentType: 'text/plain' });
     expect(text.status).toBe(415);
     expect(text.body).toEqual({ detail: 'Content-Type must be application/json' });
-    const form = await request(server).put(url).set('X-API-Key', CONSUMER_ADMIN_KEY).type('form').send({ access_token: 'x' });
+    const form = await call('put', url, { rawBody: 'access_token=x', contentType: 'application/x-www-form-urlencoded' });
     expect(form.status).toBe(415);
     let deep: unknown = 'x';
     for (let i = 0; i < 40; i++) deep = { a: deep };
-    const nested = await request(server).put(url).set('X-API-Key', CONSUMER_ADMIN_KEY).send({ access_token: 'x', scope: deep });
+    const nested = await call('put', url, { body: { access_token: 'x', scope: deep } });
     expect(nested.status).toBe(400);
     expect(nested.body).toEqual({ detail: 'The request body is nested too deeply' });
     // An empty body sent as JSON is no body.
-    const created = await request(server).post('/api/v1/users').set('X-API-Key', CONSUMER_ADMIN_KEY).set('Content-Type', 'application/json').send('');
+    const created = await call('post', '/api/v1/users', { rawBody: '' });
     expect(created.status, created.text).toBe(201);
-    const deleted = await request(server)
-      .delete(`/api/v1/users/${created.body.id}`)
-      .set('X-API-Key', CONSUMER_ADMIN_KEY)
-      .set('Content-Type', 'application/json')
-      .send('');
+    const deleted = await call('delete', `/api/v1/users/${created.body.id}`, { rawBody: '' });
     expect(deleted.status, deleted.text).toBe(204);
   });
 
   it('answers an unknown route in the API’s error shape, without echoing its query', async () => {
-    const res = await request(server).get('/no/such/route?api_key=secret-in-query').set('X-API-Key', CONSUMER_ADMIN_KEY);
+    const res = await call('get', '/no/such/route?api_key=secret-in-query');
     expect(res.status).toBe(404);
     expect(res.body).toEqual({ detail: 'Route GET /no/such/route not found' });
     expectSecurityHeaders(res);

@@ -1,14 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { expect } from 'vitest';
+import type { CreatedKey, Scope, UserBody } from './contract.js';
 import { ADMIN_KEY, type TestApp } from './test-app.js';
+
+export type Method = 'get' | 'post' | 'put' | 'delete';
 
 export interface CallOptions {
   body?: unknown;
-  /** Sent verbatim as application/json (for malformed JSON). */
+  /** Sent verbatim, as application/json unless `contentType` says otherwise (for malformed JSON). */
   rawBody?: string;
-  /** The API key; null sends none. Defaults to the admin key. */
+  /** The Content-Type of `rawBody`. */
+  contentType?: string;
+  /** The API key; null sends none. Defaults to the admin key (httpHelpers' `defaultKey`). */
   key?: string | null;
+  /** More request headers. */
+  headers?: Record<string, string>;
 }
 
 /** The names of every field, at any depth, whose name mentions a token. */
@@ -26,8 +33,10 @@ export function keysContainingToken(value: unknown): string[] {
 /**
  * Request helpers that check every response for secrets: `token()` makes a provider token and
  * remembers it, and `call()` fails the test if any response ever contains one, or a token field.
+ * The factories (`createUser`, `putConnection`, `createKey`) go through `call()`, with the admin key
+ * (`defaultKey`) unless told otherwise.
  */
-export function httpHelpers(app: () => TestApp) {
+export function httpHelpers(app: () => Pick<TestApp, 'server'>, defaultKey: string = ADMIN_KEY) {
   const sentTokens = new Set<string>();
 
   function token(kind: 'access' | 'refresh'): string {
@@ -43,18 +52,38 @@ export function httpHelpers(app: () => TestApp) {
   }
 
   /** Sends a request and checks, for every response, that no token leaks. */
-  async function call(method: 'get' | 'post' | 'put' | 'delete', path: string, options: CallOptions = {}) {
+  async function call(method: Method, path: string, options: CallOptions = {}) {
     let req = request(app().server)[method](path);
-    const key = options.key === undefined ? ADMIN_KEY : options.key;
+    const key = options.key === undefined ? defaultKey : options.key;
     if (key !== null) req = req.set('X-API-Key', key);
-    if (options.rawBody !== undefined) req = req.set('Content-Type', 'application/json').send(options.rawBody);
+    for (const [name, value] of Object.entries(options.headers ?? {})) req = req.set(name, value);
+    if (options.rawBody !== undefined) req = req.set('Content-Type', options.contentType ?? 'application/json').send(options.rawBody);
     else if (options.body !== undefined) req = req.send(options.body as object);
     const res = await req;
     expectNoSecrets(res);
     return res;
   }
 
-  return { token, call };
+  /** Creates a user, with a random id unless `body` names one: expects 201, answers the user. */
+  async function createUser(body: Record<string, unknown> = {}): Promise<UserBody> {
+    const res = await call('post', '/api/v1/users', { body: { id: randomUUID(), ...body } });
+    expect(res.status, res.text).toBe(201);
+    return res.body as UserBody;
+  }
+
+  /** PUT /api/v1/users/{userId}/connections/{provider} with `body`; the response, unchecked. */
+  function putConnection(userId: string, provider: string, body: Record<string, unknown>, key?: string | null) {
+    return call('put', `/api/v1/users/${userId}/connections/${provider}`, { body, key });
+  }
+
+  /** Creates an API key with `scopes` (and `extra` fields), with `key`: expects 201, answers it with its secret. */
+  async function createKey(scopes: Scope[], extra: Record<string, unknown> = {}, key?: string): Promise<CreatedKey> {
+    const res = await call('post', '/api/v1/api-keys', { body: { name: `${scopes.join('+')}-${randomUUID()}`, scopes, ...extra }, key });
+    expect(res.status, res.text).toBe(201);
+    return res.body as CreatedKey;
+  }
+
+  return { token, call, createUser, putConnection, createKey };
 }
 
 /** An error response: the status, and a body that is exactly {"detail": "<string>"} mentioning each of `mentions`. */

@@ -4,6 +4,8 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.js';
+import { loadConnectConfig } from '../../src/config/connect.config.js';
+import { loadProvidersConfig } from '../../src/config/providers.config.js';
 import type { RuntimeConfig } from '../../src/app.module.js';
 import { EmbeddedPostgres } from '../../src/database/embedded-postgres.js';
 
@@ -44,6 +46,8 @@ export function testRuntimeConfig(databaseUrl: string): RuntimeConfig {
     trustProxy: false,
     requestTimeoutMs: 30_000,
     logLevel: 'info',
+    providers: loadProvidersConfig({}),
+    connect: loadConnectConfig({}),
   };
 }
 

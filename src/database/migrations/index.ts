@@ -2,6 +2,7 @@ import { InitialSchema1795500797379 } from './1795500797379-InitialSchema.js';
 import { ConnectionLifecycle1795501700414 } from './1795501700414-ConnectionLifecycle.js';
 import { KeyLabelsFromHash1795510000000 } from './1795510000000-KeyLabelsFromHash.js';
 import { RevokedConnectionsHoldNoTokens1795510000001 } from './1795510000001-RevokedConnectionsHoldNoTokens.js';
+import { ConnectSessions1795520000000 } from './1795520000000-ConnectSessions.js';
 
 /** Every migration, oldest first. Listed by class (not by glob) so tests, the app and the CLI load the same set. */
 export const migrations = [
@@ -9,4 +10,5 @@ export const migrations = [
   ConnectionLifecycle1795501700414,
   KeyLabelsFromHash1795510000000,
   RevokedConnectionsHoldNoTokens1795510000001,
+  ConnectSessions1795520000000,
 ];

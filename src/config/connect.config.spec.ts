@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from './app.config.js';
+import { loadConnectConfig } from './connect.config.js';
+
+function configError(env: Record<string, string>): string {
+  try {
+    loadConnectConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error(`accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConnectConfig', () => {
+  it('has the documented defaults: PUBLIC_URL on PORT, 900 s sessions, local return URLs only, no shared accounts', () => {
+    expect(loadConnectConfig({})).toEqual({ publicUrl: 'http://localhost:3000', sessionTtlSeconds: 900, returnUrls: null, allowSharedAccounts: false });
+    expect(loadConnectConfig({ PORT: '8080' }).publicUrl).toBe('http://localhost:8080');
+  });
+
+  it('reads every variable', () => {
+    expect(
+      loadConnectConfig({
+        PUBLIC_URL: 'https://API.example.com/wearables/',
+        CONNECT_SESSION_TTL_SECONDS: '60',
+        CONNECT_RETURN_URLS: ' https://app.example.com/done , http://localhost:5173 ',
+        CONNECT_ALLOW_SHARED_ACCOUNTS: 'true',
+      }),
+    ).toEqual({
+      publicUrl: 'https://api.example.com/wearables',
+      sessionTtlSeconds: 60,
+      returnUrls: ['https://app.example.com/done', 'http://localhost:5173/'],
+      allowSharedAccounts: true,
+    });
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadConnectConfig({ PUBLIC_URL: '', CONNECT_SESSION_TTL_SECONDS: '', CONNECT_RETURN_URLS: ' , ', CONNECT_ALLOW_SHARED_ACCOUNTS: '' })).toEqual(
+      loadConnectConfig({}),
+    );
+  });
+
+  it('names the variable of a bad value, never the value of a URL', () => {
+    expect(configError({ PUBLIC_URL: 'wearables.example.com' })).toMatch(/^PUBLIC_URL /);
+    expect(configError({ PUBLIC_URL: 'ftp://wearables.example.com' })).toMatch(/^PUBLIC_URL /);
+    expect(configError({ PUBLIC_URL: 'https://user:hunter2@wearables.example.com' })).toBe('PUBLIC_URL must not contain credentials');
+    expect(configError({ PUBLIC_URL: 'https://wearables.example.com/?a=1' })).toMatch(/^PUBLIC_URL must not have a query/);
+    expect(configError({ CONNECT_SESSION_TTL_SECONDS: '0' })).toMatch(/^CONNECT_SESSION_TTL_SECONDS /);
+    expect(configError({ CONNECT_SESSION_TTL_SECONDS: '15m' })).toMatch(/^CONNECT_SESSION_TTL_SECONDS /);
+    expect(configError({ CONNECT_RETURN_URLS: 'https://app.example.com,javascript:alert(1)' })).toMatch(/^CONNECT_RETURN_URLS /);
+    expect(configError({ CONNECT_RETURN_URLS: 'https://app.example.com/#x' })).toMatch(/^CONNECT_RETURN_URLS /);
+    expect(configError({ CONNECT_ALLOW_SHARED_ACCOUNTS: 'sometimes' })).toMatch(/^CONNECT_ALLOW_SHARED_ACCOUNTS /);
+    expect(configError({ PUBLIC_URL: 'https://user:hunter2@x.example' })).not.toContain('hunter2');
+  });
+});

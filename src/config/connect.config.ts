@@ -1,0 +1,84 @@
+import { ConfigError } from './app.config.js';
+
+/** The connect flow's settings: where browsers reach the service, and what a connect session may do. */
+export interface ConnectConfig {
+  /**
+   * `PUBLIC_URL` without a trailing slash: where users' browsers reach the service (its origin, and a
+   * path when a proxy serves it under one). Connect links and the providers' redirect URIs start with it.
+   */
+  publicUrl: string;
+  /** `CONNECT_SESSION_TTL_SECONDS`: how long a connect session's link may be used. */
+  sessionTtlSeconds: number;
+  /**
+   * `CONNECT_RETURN_URLS`: the URL prefixes a session's return_url must start with (same scheme, host
+   * and port; a path under the prefix's). Null when unset: then only http://localhost and
+   * http://127.0.0.1, on any port, are allowed.
+   */
+  returnUrls: string[] | null;
+  /** `CONNECT_ALLOW_SHARED_ACCOUNTS`: a provider account already active for another user may be connected too. */
+  allowSharedAccounts: boolean;
+}
+
+type Env = Record<string, string | undefined>;
+
+const DEFAULT_TTL_SECONDS = 900;
+const MAX_TTL_SECONDS = 86_400;
+
+/** Reads and validates the connect flow's variables; throws a ConfigError naming the first bad one. */
+export function loadConnectConfig(env: Env): ConnectConfig {
+  return {
+    publicUrl: publicUrl(env),
+    sessionTtlSeconds: ttl(env),
+    returnUrls: returnUrls(env),
+    allowSharedAccounts: flag(env, 'CONNECT_ALLOW_SHARED_ACCOUNTS'),
+  };
+}
+
+/** PUBLIC_URL, or http://localhost:{PORT}. */
+function publicUrl(env: Env): string {
+  const raw = env.PUBLIC_URL?.trim();
+  if (!raw) return `http://localhost:${env.PORT || 3000}`;
+  const url = httpUrl('PUBLIC_URL', raw, 'such as https://wearables.example.com');
+  return url.href.replace(/\/+$/, '');
+}
+
+function ttl(env: Env): number {
+  const raw = env.CONNECT_SESSION_TTL_SECONDS?.trim();
+  if (!raw) return DEFAULT_TTL_SECONDS;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > MAX_TTL_SECONDS) {
+    throw new ConfigError(`CONNECT_SESSION_TTL_SECONDS must be an integer from 1 to ${MAX_TTL_SECONDS}, got "${raw}"`);
+  }
+  return value;
+}
+
+function returnUrls(env: Env): string[] | null {
+  const entries = (env.CONNECT_RETURN_URLS ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  if (entries.length === 0) return null;
+  return entries.map((entry) => httpUrl('CONNECT_RETURN_URLS', entry, 'such as https://app.example.com/wearables').href);
+}
+
+function flag(env: Env, name: string): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (!raw) return false;
+  if (['1', 'true', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'no'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+/** An http(s) URL with no credentials, query or fragment; the ConfigError names the variable, never the value. */
+function httpUrl(name: string, raw: string, example: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a URL ${example}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${name} must start with https:// or http://`);
+  if (url.username || url.password) throw new ConfigError(`${name} must not contain credentials`);
+  if (url.search || url.hash || raw.includes('?') || raw.includes('#')) throw new ConfigError(`${name} must not have a query or fragment`);
+  return url;
+}
