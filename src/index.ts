@@ -17,7 +17,7 @@ export {
   ConnectionsService,
 } from './connections/connections.service.js';
 export { CONNECTION_EVENTS, type ConnectionEvent, STATUS_REASONS, type StatusReason } from './connections/connection.events.js';
-export { ConnectionNotActiveError, ConnectionNotFoundError } from './connections/connection.errors.js';
+export { AccountInUseError, ConnectionNotActiveError, ConnectionNotFoundError } from './connections/connection.errors.js';
 export { UserNotFoundError } from './users/user.errors.js';
 export type { ConnectionResponse } from './connections/dto/connection-response.js';
 export { CONNECTION_STATUSES, type ConnectionStatus, PROVIDERS, type Provider } from './connections/providers.js';

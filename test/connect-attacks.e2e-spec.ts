@@ -5,14 +5,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ConnectRepository } from '../src/connect/connect.repository.js';
+import { ConnectionsService } from '../src/connections/connections.service.js';
 import type { Provider } from '../src/connections/providers.js';
 import { type ConnectWorld, startConnectWorld } from './support/connect-world.js';
+import { FAKE_ACCOUNTS } from './support/fake-providers.js';
 
 const RETURN_URL = 'https://app.example.com/wearables/done';
 /** What this service's flow refuses: coros is left unconfigured. */
 const CONFIGURED: Provider[] = ['garmin', 'strava', 'polar', 'suunto', 'whoop', 'oura', 'fitbit', 'withings'];
 const PROVIDER_TIMEOUT_MS = 1_000;
+const ON_POSTGRESQL = Boolean(process.env.DATABASE_URL);
 
 let w: ConnectWorld;
 
@@ -201,6 +205,137 @@ describe('callbacks that must not connect', () => {
     await release(w, other, 'suunto');
   });
 
+  it.skipIf(!ON_POSTGRESQL)(
+    'callbacks of six users racing for one provider account: exactly one connects, the others get account_in_use (PostgreSQL only: the embedded database runs one statement at a time, so nothing races on it)',
+    async () => {
+      for (let round = 0; round < 3; round++) {
+        const flows: { userId: string; id: string; browser: ReturnType<ConnectWorld['browser']>; callback: string }[] = [];
+        for (let i = 0; i < 6; i++) {
+          const userId = await w.createUser();
+          const created = await w.createSession(userId, { provider: 'oura' });
+          const browser = w.browser();
+          flows.push({ userId, id: created.id, browser, callback: await w.untilCallback(browser, created.url) });
+        }
+        const outcomes = (await Promise.all(flows.map((flow) => flow.browser.get(flow.callback)))).map((visit) => w.returned(visit));
+        expect(outcomes.filter((outcome) => outcome.status === 'connected'), JSON.stringify(outcomes)).toHaveLength(1);
+        expect(outcomes.filter((outcome) => outcome.error === 'account_in_use')).toHaveLength(5);
+        const holders = await w.t.query<{ user_id: string }>(
+          `SELECT user_id FROM connections WHERE provider = 'oura' AND provider_user_id = $1 AND status <> 'revoked'`,
+          [FAKE_ACCOUNTS.oura.id],
+        );
+        const winner = flows[outcomes.findIndex((outcome) => outcome.status === 'connected')];
+        expect(holders).toEqual([{ user_id: winner.userId }]);
+        for (const [i, flow] of flows.entries()) {
+          expect(await session(w, flow.id)).toMatchObject(outcomes[i].status === 'connected' ? { status: 'completed' } : { status: 'failed', error: 'account_in_use' });
+        }
+        await release(w, winner.userId, 'oura');
+      }
+    },
+  );
+
+  it('a provider account whose connection for another user has expired is still that user’s (account_in_use: a refresh could bring it back); once revoked, it is free', async () => {
+    const [owner, other] = [await w.createUser(), await w.createUser()];
+    expect(w.returned((await w.run(w.browser(), (await w.createSession(owner, { provider: 'withings' })).url)).at(-1)!).status).toBe('connected');
+    const [owned] = await w.connectionsOf(owner);
+    await w.t.app.get(ConnectionsService).markExpired(owned.id, 'token_lapsed');
+
+    const created = await w.createSession(other, { provider: 'withings' });
+    expect(w.returned((await w.run(w.browser(), created.url)).at(-1)!)).toEqual({
+      connect_session_id: created.id,
+      status: 'error',
+      provider: 'withings',
+      error: 'account_in_use',
+    });
+    await expectNothingStored(w, other);
+    expect(await w.connectionsOf(owner)).toEqual([expect.objectContaining({ id: owned.id, status: 'expired' })]);
+
+    await release(w, owner, 'withings');
+    expect(w.returned((await w.run(w.browser(), (await w.createSession(other, { provider: 'withings' })).url)).at(-1)!).status).toBe('connected');
+    await release(w, other, 'withings');
+  });
+
+  it('a consent that grants too little (scope_denied) drops its tokens and revokes nothing at the provider: the account’s connection for another user keeps working', async () => {
+    const [owner, other] = [await w.createUser(), await w.createUser()];
+    expect(w.returned((await w.run(w.browser(), (await w.createSession(owner, { provider: 'whoop' })).url)).at(-1)!).status).toBe('connected');
+    const [owned] = await w.connectionsOf(owner);
+    const token = await w.t.app.get(ConnectionsService).getAccessToken(owned.id);
+    const deregistrations = w.fake.callsTo('whoop', 'deregister').length;
+
+    w.fake.grantNext('whoop', ['read:profile', 'read:sleep']);
+    const created = await w.createSession(other, { provider: 'whoop' });
+    expect(w.returned((await w.run(w.browser(), created.url)).at(-1)!)).toEqual({ connect_session_id: created.id, status: 'error', provider: 'whoop', error: 'scope_denied' });
+    await expectNothingStored(w, other);
+    expect(w.fake.callsTo('whoop', 'deregister')).toHaveLength(deregistrations);
+    expect(w.fake.isActive(token)).toBe(true);
+    expect(await w.connectionsOf(owner)).toEqual([expect.objectContaining({ id: owned.id, status: 'active' })]);
+    await w.expectSealed();
+    await release(w, owner, 'whoop');
+  });
+
+  it('a Polar account in use for another user is refused (account_in_use) before the user is registered at Polar', async () => {
+    const [owner, other] = [await w.createUser(), await w.createUser()];
+    expect(w.returned((await w.run(w.browser(), (await w.createSession(owner, { provider: 'polar' })).url)).at(-1)!).status).toBe('connected');
+    const registrations = () => w.fake.callsTo('polar', 'api').filter((call) => call.method === 'POST' && call.path === '/v3/users');
+    expect(registrations().map((call) => call.json)).toContainEqual({ 'member-id': owner });
+
+    const created = await w.createSession(other, { provider: 'polar' });
+    expect(w.returned((await w.run(w.browser(), created.url)).at(-1)!)).toEqual({ connect_session_id: created.id, status: 'error', provider: 'polar', error: 'account_in_use' });
+    expect(registrations().map((call) => call.json)).not.toContainEqual({ 'member-id': other });
+    await expectNothingStored(w, other);
+
+    // Once the account is free, the flow registers the new user as it connects it.
+    await release(w, owner, 'polar');
+    expect(w.returned((await w.run(w.browser(), (await w.createSession(other, { provider: 'polar' })).url)).at(-1)!).status).toBe('connected');
+    expect(registrations().map((call) => call.json)).toContainEqual({ 'member-id': other });
+    await release(w, other, 'polar');
+  });
+
+  it('a fault after the callback claimed its session ends it as failed (internal_error) and sends the browser back to the return_url', async () => {
+    const userId = await w.createUser();
+    const created = await w.createSession(userId, { provider: 'oura' });
+    const browser = w.browser();
+    const callback = await w.untilCallback(browser, created.url);
+    const link = vi.spyOn(w.t.app.get(ConnectionsService), 'linkExclusive').mockRejectedValueOnce(new TypeError('a fault'));
+    try {
+      const visit = await browser.get(callback);
+      expect(w.returned(visit)).toEqual({ connect_session_id: created.id, status: 'error', provider: 'oura', error: 'internal_error' });
+      expect(visit.setCookies).toEqual(['wc_connect_oura=; Path=/oauth; Max-Age=0; HttpOnly; SameSite=Lax']);
+      expect(link).toHaveBeenCalledTimes(1);
+    } finally {
+      link.mockRestore();
+    }
+    await expectNothingStored(w, userId);
+    expect(await session(w, created.id)).toMatchObject({ status: 'failed', provider: 'oura', error: 'internal_error', connection_id: null });
+    const attempts = await w.t.query<{ status: string; error: string }>('SELECT status, error FROM connect_attempts WHERE session_id = $1', [created.id]);
+    expect(attempts).toEqual([{ status: 'failed', error: 'internal_error' }]);
+    expect(w.t.logs.some((line) => line.includes(`Connect session ${created.id}: the oura callback failed (TypeError)`))).toBe(true);
+  });
+
+  it('a database outage after the callback claimed its session answers the 503 page (Retry-After), not JSON', async () => {
+    const userId = await w.createUser();
+    const created = await w.createSession(userId, { provider: 'oura' });
+    const browser = w.browser();
+    const callback = await w.untilCallback(browser, created.url);
+    // What pg throws when the server goes away mid-flow: the link fails, and so does storing the outcome.
+    const outage = () => Object.assign(new Error('Connection terminated unexpectedly'), {});
+    const link = vi.spyOn(w.t.app.get(ConnectionsService), 'linkExclusive').mockRejectedValueOnce(outage());
+    const finish = vi.spyOn(w.t.app.get(ConnectRepository), 'finish').mockRejectedValueOnce(outage());
+    try {
+      const visit = await browser.get(callback);
+      expect(visit.status).toBe(503);
+      expect(visit.location).toBeUndefined();
+      expect(visit.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(visit.headers.get('retry-after')).toBe('1');
+      expect(visit.body).toContain('This sign-in could not be completed');
+      expect(visit.setCookies).toEqual(['wc_connect_oura=; Path=/oauth; Max-Age=0; HttpOnly; SameSite=Lax']);
+      expect(finish).toHaveBeenCalledTimes(1);
+    } finally {
+      link.mockRestore();
+      finish.mockRestore();
+    }
+    await expectNothingStored(w, userId);
+  });
+
   it('a session of user A completed in user B’s browser links to A, the session’s user, never to B', async () => {
     const [a, b] = [await w.createUser(), await w.createUser()];
     const bBrowser = w.browser();
@@ -267,6 +402,19 @@ describe('links that must not start a flow', () => {
     expect(attempts[0].n).toBe(20);
   });
 
+  it.skipIf(!ON_POSTGRESQL)(
+    'a link started 80 times at once starts exactly 20 flows, and answers the rest with the 429 page (PostgreSQL only: the embedded database runs one statement at a time, so nothing races on it)',
+    async () => {
+      const created = await w.createSession(await w.createUser(), { provider: 'strava' });
+      const browser = w.browser();
+      const visits = await Promise.all(Array.from({ length: 80 }, () => browser.get(`${created.url}/strava`)));
+      expect(visits.filter((visit) => visit.status === 302)).toHaveLength(20);
+      expect(visits.filter((visit) => visit.status === 429)).toHaveLength(60);
+      const attempts = await w.t.query<{ n: number }>('SELECT count(*)::int AS n FROM connect_attempts WHERE session_id = $1', [created.id]);
+      expect(attempts[0].n).toBe(20);
+    },
+  );
+
   it('a path under a link that no route serves answers 404 without the token', async () => {
     const created = await w.createSession(await w.createUser(), { provider: 'strava' });
     const res = await w.api('get', `/connect/${created.token}/strava/extra`);
@@ -290,6 +438,9 @@ describe('sessions that must not be created', () => {
       'https://evil.example@app.example.com/wearables/done',
       'http://localhost:5999/wearables/done',
       'javascript:alert(1)//https://app.example.com/wearables',
+      'https://app.example.com/wearables/..%2Fadmin',
+      'https://app.example.com/wearables/..%5cadmin',
+      'https://app.example.com/wearables/done/../../admin',
     ]) {
       const res = await w.api('post', `/api/v1/users/${userId}/connect-sessions`, { return_url: returnUrl, provider: 'strava' });
       expect(res.status, returnUrl).toBe(400);

@@ -5,6 +5,8 @@
  * or on PostgreSQL with DATABASE_URL.
  */
 import { randomUUID } from 'node:crypto';
+import { get as httpGet } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROVIDERS } from '../src/connections/providers.js';
 import { ISO_UTC, UUID } from './support/contract.js';
@@ -236,5 +238,38 @@ describe('the whole flow, as a browser follows it', () => {
     expect(callback).toContain('state=[redacted]');
     w.expectNoLeaks();
     await release(userId, 'suunto');
+  });
+
+  it('writes no link token however the path spells the link: routed (/%63onnect/…) or not (//connect/…, /CONNECT/…), in request lines and 404 answers', async () => {
+    const session = await w.createSession(await w.createUser(), { provider: 'oura' });
+    const { token } = session;
+    const { port } = new URL(w.publicUrl);
+    // Raw requests, so that the path reaches the service exactly as written.
+    const rawGet = (path: string) =>
+      new Promise<{ status: number; body: string; location?: string }>((resolve, reject) => {
+        const req = httpGet({ host: '127.0.0.1', port, path }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve({ status: res.statusCode!, body, location: res.headers.location }));
+        });
+        req.on('error', reject);
+      });
+
+    // Routed as the link, and answered as the link (its own redirect, which carries the token, as the link's URLs do).
+    const routed = await rawGet(`/%63onnect/${token}`);
+    expect(routed.status).toBe(302);
+    expect(routed.location).toBe(`${session.url}/oura`);
+    for (const path of [`//connect/${token}`, `/CONNECT/${token}`, `/CONNECT/${token}/oura`]) {
+      const answer = await rawGet(path);
+      expect(answer.status, path).toBe(404);
+      expect(answer.body, path).not.toContain(token);
+      expect(JSON.parse(answer.body).detail, path).toMatch(/^Route GET \/.*\[redacted\].* not found$/);
+    }
+    await sleep(50);
+    const lines = w.t.logs.filter((line) => line.includes('request completed'));
+    for (const path of ['"/%63onnect/[redacted]"', '"//connect/[redacted]"', '"/connect/[redacted]"', '"/connect/[redacted]/oura"']) {
+      expect(lines.some((line) => line.includes(path)), path).toBe(true);
+    }
+    for (const line of w.t.logs) expect(line).not.toContain(token);
   });
 });

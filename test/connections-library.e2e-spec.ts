@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ConnectionNotActiveError, ConnectionNotFoundError } from '../src/connections/connection.errors.js';
+import { AccountInUseError, ConnectionNotActiveError, ConnectionNotFoundError } from '../src/connections/connection.errors.js';
 import { CONNECTION_EVENTS, type ConnectionEvent, STATUS_REASONS } from '../src/connections/connection.events.js';
 import { ConnectionsRepository } from '../src/connections/connections.repository.js';
 import type { CurrentTokens, Grant, RefreshResult } from '../src/connections/connections.service.js';
@@ -227,6 +227,47 @@ describe('link', () => {
     // A consumer calls on at once (no HTTP round trip in between): the refusal must not break it.
     expect(await t.connections.listForUser(known.user_id)).toEqual([known]);
   });
+});
+
+describe('linkExclusive', () => {
+  it('links as link() does unless another user’s connection, active or expired, holds the provider account: then AccountInUseError, nothing written or announced', async () => {
+    const [owner, other] = [await newUser(), await newUser()];
+    const account = `pu-${randomUUID()}`;
+    const owned = await t.connections.linkExclusive(owner, 'oura', grant({ providerUserId: account }));
+    expect(owned).toMatchObject({ user_id: owner, provider: 'oura', status: 'active', provider_user_id: account });
+    expect(eventsOf(owned.id)).toEqual([event(CONNECTION_EVENTS.created, owned, 'linked')]);
+
+    // Active, then expired: the account is the owner's either way.
+    for (const holder of ['active', 'expired']) {
+      if (holder === 'expired') await t.connections.markExpired(owned.id, 'token_lapsed');
+      const error = await rejection(t.connections.linkExclusive(other, 'oura', grant({ providerUserId: account })));
+      expect(error, holder).toBeInstanceOf(AccountInUseError);
+      expect(await t.connections.listForUser(other)).toEqual([]);
+      expect(t.worker.eventsForUser(other)).toEqual([]);
+    }
+    // The owner may link it again (a refresh of the grant), and another account is free for anyone.
+    expect(await t.connections.linkExclusive(owner, 'oura', grant({ providerUserId: account }))).toMatchObject({ id: owned.id, status: 'active' });
+    expect(await t.connections.linkExclusive(other, 'oura', grant())).toMatchObject({ user_id: other, status: 'active' });
+    await t.connections.disconnect(other, 'oura');
+
+    // Revoked, it holds the account for no one.
+    await t.connections.disconnect(owner, 'oura');
+    const taken = await t.connections.linkExclusive(other, 'oura', grant({ providerUserId: account }));
+    expect(taken).toMatchObject({ user_id: other, provider_user_id: account, status: 'active' });
+    expect(await rejection(t.connections.linkExclusive(randomUUID(), 'oura', grant()))).toBeInstanceOf(UserNotFoundError);
+  });
+
+  it.skipIf(!ON_POSTGRESQL)(
+    'of 10 users linking one provider account at once, exactly one succeeds and the others get AccountInUseError (PostgreSQL only: the embedded database runs one statement at a time, so nothing races on it)',
+    async () => {
+      const account = `pu-${randomUUID()}`;
+      const users = await Promise.all(Array.from({ length: 10 }, () => newUser()));
+      const results = await Promise.allSettled(users.map((userId) => t.connections.linkExclusive(userId, 'whoop', grant({ providerUserId: account }))));
+      expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+      for (const result of results) if (result.status === 'rejected') expect(result.reason).toBeInstanceOf(AccountInUseError);
+      expect(await t.connections.findByProviderUser('whoop', account)).toHaveLength(1);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -439,8 +439,9 @@ describe("each provider's quirks", () => {
     fake.grantNext('whoop', ['read:profile', 'read:sleep']);
     const before = fake.callsTo('whoop', 'deregister').length;
     await expectProviderError(connect(service, 'whoop'), 'scope_denied');
-    // The grant that will not be used is released at once.
-    expect(fake.callsTo('whoop', 'deregister')).toHaveLength(before + 1);
+    // The grant that will not be used is dropped, not revoked: Whoop's revocation would end every grant
+    // of the account, a connection it already has included.
+    expect(fake.callsTo('whoop', 'deregister')).toHaveLength(before);
 
     const grant = await connect(service, 'whoop');
     await service.refresh('whoop', grant.refreshToken!);
@@ -468,6 +469,37 @@ describe("each provider's quirks", () => {
     expect(bearerOf(registrations.at(-1)!)).toEqual(expect.any(String));
 
     await expect(connect(service, 'polar', userId)).resolves.toMatchObject({ providerUserId: String(FAKE_ACCOUNTS.polar.xUserId) });
+  });
+
+  it('Polar: beforeRegistration() sees the account before the registration, and what it throws stops the exchange there; providers that register no one never call it', async () => {
+    const registrations = () => fake.callsTo('polar', 'api').filter((call) => call.method === 'POST' && call.path === '/v3/users').length;
+    const before = registrations();
+    const refusal = new Error('the account is taken');
+    const seen: string[] = [];
+    const given = await consent(service, 'polar');
+    const refused = service.exchange('polar', {
+      callbackUrl: given.callbackUrl,
+      expectedState: given.state,
+      redirectUri: redirectUri('polar'),
+      userId: randomUUID(),
+      beforeRegistration: async ({ providerUserId }) => {
+        seen.push(providerUserId);
+        throw refusal;
+      },
+    });
+    await expect(refused).rejects.toBe(refusal);
+    expect(seen).toEqual([String(FAKE_ACCOUNTS.polar.xUserId)]);
+    expect(registrations()).toBe(before);
+
+    const oura = await consent(service, 'oura');
+    const grant = await service.exchange('oura', {
+      callbackUrl: oura.callbackUrl,
+      expectedState: oura.state,
+      redirectUri: redirectUri('oura'),
+      userId: randomUUID(),
+      beforeRegistration: () => Promise.reject(new Error('not called')),
+    });
+    expect(grant.providerUserId).toBe(FAKE_ACCOUNTS.oura.id);
   });
 
   it("Polar and Withings: a deregistration without the provider user id is refused before any call; a repeated one finds the grant gone", async () => {

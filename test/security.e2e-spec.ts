@@ -760,6 +760,37 @@ describe('redactUrl', () => {
     expect(redactUrl('/x?cursor=abc&limit=50')).toBe('/x?cursor=abc&limit=50');
     expect(redactUrl('/x?%E0%A4%A=1&token=%ZZ')).toBe('/x?%E0%A4%A=1&token=[redacted]');
   });
+
+  it('redacts a connect link’s token by the route Fastify matched, however the path spelled it, and any path segment shaped like a 256-bit secret', () => {
+    const token = randomBytes(32).toString('base64url');
+    // Routed: the segment of the route's :token, whatever its spelling.
+    expect(redactUrl(`/%63onnect/${token}`, '/connect/:token')).toBe('/%63onnect/[redacted]');
+    expect(redactUrl(`/%63onnect/short/strava?x=1`, '/connect/:token/:provider')).toBe('/%63onnect/[redacted]/strava?x=1');
+    expect(redactUrl(`/connect/${token}/`, '/connect/:token')).toBe('/connect/[redacted]/');
+    expect(redactUrl('/oauth/strava/callback?state=s', '/oauth/:provider/callback')).toBe('/oauth/strava/callback?state=[redacted]');
+    // Not routed: a connect link in any case, and anything shaped like a secret, as sent or %-encoded.
+    for (const [url, redacted] of [
+      [`//connect/${token}`, '//connect/[redacted]'],
+      [`/CONNECT/${token}`, '/connect/[redacted]'],
+      [`/Connect/short/strava/extra`, '/connect/[redacted]/strava/extra'],
+      [`/x/${token}/y?limit=1`, '/x/[redacted]/y?limit=1'],
+      [`/x/${token}.json`, '/x/[redacted]'],
+      // Every fourth character %-escaped: no run of 43 as sent, the token once decoded.
+      [`/x/${token.replace(/(.)(...)?/g, (_, first: string, rest = '') => `%${first.charCodeAt(0).toString(16)}${rest}`)}`, '/x/[redacted]'],
+      [`/x/%ZZ%${token}`, '/x/[redacted]'],
+    ]) {
+      expect(redactUrl(url), url).toBe(redacted);
+    }
+    // A UUID, a provider, an ordinary path, a run of base64url characters longer than a secret: as sent.
+    for (const url of [
+      '/api/v1/users/550e8400-e29b-41d4-a716-446655440000/connections/strava',
+      '/no-such-route-550e8400-e29b-41d4-a716-446655440000',
+      '/connectx/abc',
+      '/x/%20y',
+    ]) {
+      expect(redactUrl(url)).toBe(url);
+    }
+  });
 });
 
 describe('behind proxies named by address (TRUST_PROXY=10.0.0.0/8,loopback)', () => {

@@ -56,7 +56,7 @@ const NO_ROUTE = /^Cannot [A-Z]+ \//;
 
 /**
  * "Route GET /path not found": the path only, since a query string may carry a secret (`?api_key=`),
- * and without a connect link's token (redactPath).
+ * and without anything in it shaped like a secret, a connect link's token included (redactPath).
  */
 function noRoute(request: { method: string; url: string }): string {
   const query = request.url.indexOf('?');

@@ -44,24 +44,79 @@ function isSensitiveQueryName(raw: string): boolean {
 }
 
 /** A connect link's path carries its token: `/connect/{token}[/…]`. */
-const CONNECT_LINK = /^\/connect\/[^/?#]*/;
+const CONNECT_LINK = /^\/connect\/[^/?#]*/i;
 
-/** A path as a log line or an error may show it: a connect link's token replaced with `[redacted]`. */
-export function redactPath(path: string): string {
-  return path.startsWith('/connect/') ? path.replace(CONNECT_LINK, '/connect/[redacted]') : path;
+/** The parameters of a route whose values are secrets: a connect link's token. */
+const SECRET_PARAMS = new Set([':token']);
+
+/**
+ * What a 256-bit secret looks like in a path (newSecret(): 43 base64url characters): exactly 43 such
+ * characters between two others (or a segment's ends), as sent or once the segment's %-escapes are
+ * decoded. Longer runs (a slug with a UUID in it) are not secrets of this service's shape.
+ */
+const SECRET_RUN = /(?:^|[^A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/;
+
+/**
+ * A path as a log line or an error may show it, secrets replaced with `[redacted]`:
+ * - when `route` (the route Fastify matched, `request.routeOptions.url`) is given, the segments of its
+ *   secret parameters (`:token`), however the path spelled the route (`/%63onnect/…`, `/connect/…/`);
+ * - a connect link's token, for a path that starts `/connect/` in any case, routed or not;
+ * - as a backstop, every segment that holds something shaped like a 256-bit secret (SECRET_RUN), so
+ *   that a path no route serves (`//connect/{token}`, `/CONNECT/{token}`) does not show one.
+ * Any other path is returned as it is: the request line is written for every request.
+ */
+export function redactPath(path: string, route?: string): string {
+  if (route !== undefined && route.includes('/:')) path = redactRouteParams(path, route);
+  if (path.length > 8 && (path[1] === 'c' || path[1] === 'C')) path = path.replace(CONNECT_LINK, '/connect/[redacted]');
+  if (SECRET_RUN.test(path) || path.includes('%')) path = redactSecretSegments(path);
+  return path;
+}
+
+/** Which segments of each route hold a secret parameter (null: none), worked out once per route. */
+const secretSegmentsOf = new Map<string, number[] | null>();
+
+/** The path with the segments that the route's secret parameters matched replaced; routes here have one parameter per segment. */
+function redactRouteParams(path: string, route: string): string {
+  let secret = secretSegmentsOf.get(route);
+  if (secret === undefined) {
+    const indexes = route.split('/').flatMap((segment, i) => (SECRET_PARAMS.has(segment) ? [i] : []));
+    // Keys are the application's own routes (Fastify's matched pattern), so the map stays as small as they are few.
+    secretSegmentsOf.set(route, (secret = indexes.length > 0 ? indexes : null));
+  }
+  if (secret === null) return path;
+  const segments = path.split('/');
+  for (const i of secret) if (i < segments.length) segments[i] = '[redacted]';
+  return segments.join('/');
+}
+
+function redactSecretSegments(path: string): string {
+  const segments = path.split('/');
+  let changed = false;
+  for (let i = 0; i < segments.length; i++) {
+    if (SECRET_RUN.test(segments[i]) || (segments[i].includes('%') && SECRET_RUN.test(percentDecoded(segments[i])))) {
+      segments[i] = '[redacted]';
+      changed = true;
+    }
+  }
+  return changed ? segments.join('/') : path;
+}
+
+/** The segment with each %-escape of an ASCII character decoded; never throws, whatever the escapes. */
+function percentDecoded(segment: string): string {
+  return segment.replace(/%([0-7][0-9A-Fa-f])/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
 /**
  * The URL as a log line may show it: the value of every sensitive query parameter (see
- * SENSITIVE_QUERY_NAMES) and a connect link's token (redactPath) replaced with `[redacted]`, the rest
- * as sent. A URL without a query is returned as it is, without any parsing, unless it is a connect
- * link's: the request line is written for every request.
+ * SENSITIVE_QUERY_NAMES) and every secret in the path (redactPath, with the matched `route` when there
+ * is one) replaced with `[redacted]`, the rest as sent. A URL without a query is only parsed when its
+ * path may hold a secret: the request line is written for every request.
  */
-export function redactUrl(url: string): string {
-  url = redactPath(url);
+export function redactUrl(url: string, route?: string): string {
   const start = url.indexOf('?');
-  if (start === -1) return url;
-  const parts = url.slice(start + 1).split('&');
+  if (start === -1) return redactPath(url, route);
+  const query = url.slice(start + 1);
+  const parts = query.split('&');
   let changed = false;
   for (let i = 0; i < parts.length; i++) {
     const equals = parts[i].indexOf('=');
@@ -71,7 +126,7 @@ export function redactUrl(url: string): string {
       changed = true;
     }
   }
-  return changed ? `${url.slice(0, start + 1)}${parts.join('&')}` : url;
+  return `${redactPath(url.slice(0, start), route)}?${changed ? parts.join('&') : query}`;
 }
 
 /**
@@ -157,7 +212,8 @@ const passThrough = <T>(value: T): T => value;
  * 5xx), with the request's id, method, URL and address, the status and the time taken in ms. It runs
  * for every response, those Fastify gives itself (404 route, 413, 415) included.
  *
- * The URL's sensitive query values are redacted (redactUrl), which parses only a URL that has a query.
+ * The URL's secrets are redacted (redactUrl: sensitive query values, and secrets in the path, found
+ * through the route Fastify matched and by their shape), parsing only a URL that may hold one.
  * The line is made of those fields only (no header, no body), and the id is either generated or
  * checked against REQUEST_ID: the redaction paths have nothing to match in it, and the serializers
  * nothing to drop. It is written through a child of nestjs-pino's root logger without the redaction
@@ -178,7 +234,7 @@ export function requestLogHook(): onResponseHookHandler {
     if (lines?.isLevelEnabled(level)) {
       lines[level](
         {
-          req: { id: request.id, method: request.method, url: redactUrl(request.url), remoteAddress: request.ip },
+          req: { id: request.id, method: request.method, url: redactUrl(request.url, request.routeOptions?.url), remoteAddress: request.ip },
           res: { statusCode: status },
           responseTime: Math.round(reply.elapsedTime),
         },

@@ -52,4 +52,16 @@ describe('loadConnectConfig', () => {
     expect(configError({ CONNECT_ALLOW_SHARED_ACCOUNTS: 'sometimes' })).toMatch(/^CONNECT_ALLOW_SHARED_ACCOUNTS /);
     expect(configError({ PUBLIC_URL: 'https://user:hunter2@x.example' })).not.toContain('hunter2');
   });
+
+  it('takes an http:// PUBLIC_URL only on a loopback address, naming the variable and never the value', () => {
+    for (const raw of ['http://localhost:3000', 'http://LOCALHOST/x', 'http://127.0.0.1:8080', 'http://127.12.0.3', 'http://[::1]:3000/base']) {
+      expect(loadConnectConfig({ PUBLIC_URL: raw }).publicUrl, raw).toBe(new URL(raw).href.replace(/\/+$/, ''));
+    }
+    for (const raw of ['http://wearables.example.com', 'http://10.0.0.5:3000', 'http://192.168.1.2', 'http://[::2]/', 'http://localhost.evil.example', 'http://0.0.0.0:3000']) {
+      const message = configError({ PUBLIC_URL: raw });
+      expect(message, raw).toBe('PUBLIC_URL may use http:// only for a loopback address (localhost, 127.0.0.1, ::1); use https:// elsewhere');
+      expect(message).not.toContain(new URL(raw).hostname);
+    }
+    expect(loadConnectConfig({ PUBLIC_URL: 'https://wearables.example.com' }).publicUrl).toBe('https://wearables.example.com');
+  });
 });

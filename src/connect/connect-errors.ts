@@ -8,7 +8,10 @@
  * - `exchange_failed`: the provider rejected the code, or answered something that is not valid.
  * - `provider_unavailable`: the provider did not answer in time (PROVIDER_TIMEOUT_MS), or failed.
  * - `scope_denied`: the user granted less than the connection needs.
- * - `account_in_use`: the provider account is already connected, and active, for another user.
+ * - `account_in_use`: the provider account is already connected for another user (active, or expired
+ *   and so able to come back with a refresh).
+ * - `internal_error`: something failed here (the database, say) after the callback had claimed the
+ *   session; nothing was connected unless GET /api/v1/connect-sessions/{id} says so. Start again.
  */
 export const CONNECT_ERRORS = [
   'access_denied',
@@ -20,8 +23,9 @@ export const CONNECT_ERRORS = [
   'provider_unavailable',
   'scope_denied',
   'account_in_use',
+  'internal_error',
 ] as const;
 export type ConnectError = (typeof CONNECT_ERRORS)[number];
 
 /** A page the browser gets instead of a redirect: why a link or a callback cannot go on. */
-export type PageKind = 'not_found' | 'expired' | 'used' | 'exhausted' | 'invalid_callback';
+export type PageKind = 'not_found' | 'expired' | 'used' | 'exhausted' | 'invalid_callback' | 'unavailable' | 'internal_error';

@@ -18,7 +18,8 @@ const PROVIDER = ApiParam({ name: 'provider', enum: PROVIDERS, example: 'strava'
  * The routes a user's browser follows: the connect link, the start of a provider's flow, and the
  * provider's callback. Public (no API key: the link's token, the state and the flow cookie are what
  * authorise each step), and answered with redirects or small HTML pages, never JSON, except the
- * service's own errors (a database that is down is a 503 as everywhere).
+ * service's own errors before a callback has claimed its session (a database that is down is a 503
+ * as everywhere); after the claim, the callback answers an outcome or a page whatever fails.
  */
 @Public()
 @ApiTags('connect')
@@ -73,12 +74,15 @@ export class ConnectPagesController {
       'Where the provider sends the browser back, with `code` and `state`, or `error`. It finishes the session and redirects ' +
       'to its return_url with `connect_session_id`, `status` (connected or error), `provider`, and `connection_id` or `error` ' +
       '(access_denied, invalid_state, session_expired, session_used, cookie_mismatch, exchange_failed, provider_unavailable, ' +
-      'scope_denied, account_in_use). A state that was never issued has no session to return to: a 400 page.',
+      'scope_denied, account_in_use, internal_error). A state that was never issued has no session to return to: a 400 page. ' +
+      'Once the callback has claimed its session, a failure of the service is the internal_error outcome, or, when not even ' +
+      'that can be stored, a 500 page (a 503 page with Retry-After while the database is unavailable).',
   })
   @PROVIDER
   @ApiQuery({ name: 'state', required: true, schema: { type: 'string', minLength: 43, maxLength: 43 } })
   @REDIRECT('To the session’s return_url, with the outcome')
   @PAGE(400, 'The callback belongs to no session started here')
+  @PAGE(500, 'The outcome of a claimed session could not be stored')
   @ApiErrors([503])
   async callback(@Param('provider') provider: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const start = request.url.indexOf('?');
@@ -90,5 +94,6 @@ export class ConnectPagesController {
 }
 
 function send(reply: FastifyReply, page: Page): void {
+  if (page.status === 503) reply.header('Retry-After', '1');
   reply.code(page.status).header('content-type', 'text/html; charset=utf-8').send(page.html);
 }

@@ -26,7 +26,9 @@ describe('the connect pages', () => {
     expect(messagePage('used').status).toBe(410);
     expect(messagePage('exhausted').status).toBe(429);
     expect(messagePage('invalid_callback').status).toBe(400);
-    for (const kind of ['not_found', 'expired', 'used', 'exhausted', 'invalid_callback'] as const) {
+    expect(messagePage('internal_error').status).toBe(500);
+    expect(messagePage('unavailable').status).toBe(503);
+    for (const kind of ['not_found', 'expired', 'used', 'exhausted', 'invalid_callback', 'internal_error', 'unavailable'] as const) {
       const { html } = messagePage(kind);
       expect(html).toMatch(/^<!doctype html>/);
       expect(html).not.toMatch(/<a |<script|<form|<img|style=/);

@@ -35,6 +35,16 @@ const MESSAGES: Record<PageKind, { status: number; title: string; text: string }
     title: 'This sign-in cannot be completed',
     text: 'It was not started here, or it was already completed. Go back to the app you came from and start again.',
   },
+  unavailable: {
+    status: 503,
+    title: 'This sign-in could not be completed',
+    text: 'The service is unavailable for a moment. Go back to the app you came from and start again shortly.',
+  },
+  internal_error: {
+    status: 500,
+    title: 'This sign-in could not be completed',
+    text: 'Something went wrong on our side. Go back to the app you came from and start again.',
+  },
 };
 
 /** The providers a session offers, each a link to its flow. */

@@ -97,13 +97,19 @@ const FIND_SESSION_BY_TOKEN = `
 
 // An attempt is added only to a session that is still open (unclaimed, unexpired), for one of its
 // providers, and while the session has fewer than $7 attempts: a link cannot be made to fill the table.
-const INSERT_ATTEMPT = `
-  INSERT INTO connect_attempts (session_id, provider, state_hash, cookie_hash, code_verifier, expires_at)
-  SELECT s.id, $2, $3, $4, $5, now() + make_interval(secs => $6)
-    FROM connect_sessions s
+// The session's row is locked first (LOCK_OPEN_SESSION), and the count is made by the next statement,
+// whose snapshot is taken once the lock is held: it sees every attempt of the starts that went before.
+// (One statement would not do: its count would be read from a snapshot taken before the lock's wait.)
+const LOCK_OPEN_SESSION = `
+  SELECT s.id FROM connect_sessions s
    WHERE s.token_hash = $1 AND s.status = 'pending' AND s.used_at IS NULL AND s.expires_at > now()
      AND $2 = ANY (s.providers)
-     AND (SELECT count(*) FROM connect_attempts a WHERE a.session_id = s.id) < $7
+     FOR UPDATE`;
+
+const INSERT_ATTEMPT = `
+  INSERT INTO connect_attempts (session_id, provider, state_hash, cookie_hash, code_verifier, expires_at)
+  SELECT $1::uuid, $2, $3, $4, $5, now() + make_interval(secs => $6)
+   WHERE (SELECT count(*) FROM connect_attempts a WHERE a.session_id = $1::uuid) < $7
   RETURNING id`;
 
 // One statement consumes the state and claims its session: the attempt must be unused and unexpired,
@@ -180,18 +186,27 @@ export class ConnectRepository {
     return row;
   }
 
-  /** Adds an attempt to the session of the token; false when the session is not open to it (see INSERT_ATTEMPT). */
-  async insertAttempt(attempt: NewAttempt): Promise<boolean> {
-    const rows = await this.sql.rows(INSERT_ATTEMPT, [
-      attempt.tokenHash,
-      attempt.provider,
-      attempt.stateHash,
-      attempt.cookieHash,
-      attempt.sealedVerifier,
-      attempt.ttlSeconds,
-      attempt.maxAttempts,
-    ]);
-    return rows.length > 0;
+  /**
+   * Adds an attempt to the session of the token; false when the session is not open to it or has its
+   * maxAttempts already (see INSERT_ATTEMPT). One transaction, holding the session's row lock.
+   */
+  insertAttempt(attempt: NewAttempt): Promise<boolean> {
+    return this.sql.transaction(async (client) => {
+      const {
+        rows: [session],
+      } = await client.query<{ id: string }>(LOCK_OPEN_SESSION, [attempt.tokenHash, attempt.provider]);
+      if (!session) return false;
+      const { rows } = await client.query(INSERT_ATTEMPT, [
+        session.id,
+        attempt.provider,
+        attempt.stateHash,
+        attempt.cookieHash,
+        attempt.sealedVerifier,
+        attempt.ttlSeconds,
+        attempt.maxAttempts,
+      ]);
+      return rows.length > 0;
+    });
   }
 
   /** Consumes the state and claims its session, atomically (see CONSUME); undefined when it cannot be. */

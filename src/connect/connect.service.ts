@@ -1,9 +1,11 @@
 import { BadRequestException, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { UUID_PATTERN } from '../common/validation.js';
 import type { ConnectConfig } from '../config/connect.config.js';
+import { AccountInUseError } from '../connections/connection.errors.js';
 import { ConnectionsService } from '../connections/connections.service.js';
 import { isProvider, type Provider } from '../connections/providers.js';
 import { TokenCipher } from '../crypto/token-cipher.js';
+import { isDatabaseUnavailable } from '../database/database-unavailable.js';
 import { ProviderError } from '../providers/provider-error.js';
 import { ProvidersService } from '../providers/providers.service.js';
 import { UserNotFoundError } from '../users/user.errors.js';
@@ -174,15 +176,29 @@ export class ConnectService {
     else {
       // This browser's flow is over, whatever follows: its cookie goes (another browser's flow keeps its own).
       setCookie = clearedFlowCookie(flowCookieName(provider), this.cookieScope);
-      outcome = await this.exchangeAndLink(provider, attempt, state, params);
+      try {
+        outcome = await this.exchangeAndLink(provider, attempt, state, params);
+      } catch (error) {
+        // The session is claimed: whatever failed, it gets an outcome and the browser goes back to the app.
+        this.logger.error(`Connect session ${attempt.session_id}: the ${attempt.provider} callback failed (${faultName(error)})`);
+        outcome = { error: 'internal_error' };
+      }
     }
     if ('page' in outcome) return { ...outcome, setCookie };
-    await this.repository.finish(attempt.session_id, attempt.attempt_id, {
-      status: outcome.connectionId ? 'completed' : 'failed',
-      provider: attempt.provider,
-      connectionId: outcome.connectionId ?? null,
-      error: outcome.error ?? null,
-    });
+    try {
+      await this.repository.finish(attempt.session_id, attempt.attempt_id, {
+        status: outcome.connectionId ? 'completed' : 'failed',
+        provider: attempt.provider,
+        connectionId: outcome.connectionId ?? null,
+        error: outcome.error ?? null,
+      });
+    } catch (error) {
+      // Not even the outcome could be stored: no redirect would tell the app anything it could check.
+      this.logger.error(
+        `Connect session ${attempt.session_id}: the outcome of the ${attempt.provider} callback (${outcome.connectionId ? `connection ${outcome.connectionId}` : outcome.error}) could not be stored (${faultName(error)})`,
+      );
+      return { page: isDatabaseUnavailable(error) ? 'unavailable' : 'internal_error', setCookie };
+    }
     this.logger.log(
       `Connect session ${attempt.session_id}: ${attempt.provider} ${outcome.connectionId ? `connected (connection ${outcome.connectionId})` : `failed (${outcome.error})`}`,
     );
@@ -192,7 +208,9 @@ export class ConnectService {
 
   /**
    * The code exchange of a claimed attempt whose checks passed, the provider account's check, and the
-   * link: the connection made, or why not.
+   * link: the connection made, or why not. The account's check is linkExclusive()'s, atomic with the
+   * link; where the provider registers the user (Polar), a first look comes before that registration,
+   * so that an account in use is not registered. Nothing here holds a lock while a provider is called.
    */
   private async exchangeAndLink(
     provider: Provider,
@@ -201,6 +219,7 @@ export class ConnectService {
     params: URLSearchParams,
   ): Promise<{ connectionId?: string; error?: ConnectError } | { page: PageKind }> {
     const redirectUri = this.redirectUri(provider);
+    const exclusive = !this.config.allowSharedAccounts;
     let grant;
     try {
       grant = await this.providers.exchange(provider, {
@@ -209,18 +228,26 @@ export class ConnectService {
         codeVerifier: attempt.code_verifier === null ? undefined : this.cipher.decrypt(attempt.code_verifier, verifierContext(secretHash(state))),
         redirectUri,
         userId: attempt.user_id,
+        beforeRegistration: exclusive
+          ? async ({ providerUserId }) => {
+              if (await this.connections.accountHeldByOther(attempt.user_id, provider, providerUserId)) throw new AccountInUseError();
+            }
+          : undefined,
       });
     } catch (error) {
-      return { error: this.exchangeError(attempt, error) };
+      if (error instanceof AccountInUseError) return { error: 'account_in_use' };
+      if (error instanceof ProviderError || !isDatabaseUnavailable(error)) return { error: this.exchangeError(attempt, error) };
+      throw error;
     }
 
-    if (!this.config.allowSharedAccounts && grant.providerUserId) {
-      const holders = await this.connections.findByProviderUser(provider, grant.providerUserId);
-      if (holders.some((holder) => holder.status === 'active' && holder.user_id !== attempt.user_id)) return { error: 'account_in_use' };
-    }
     try {
-      return { connectionId: (await this.connections.link(attempt.user_id, provider, grant)).id };
+      const connection = exclusive
+        ? await this.connections.linkExclusive(attempt.user_id, provider, grant)
+        : await this.connections.link(attempt.user_id, provider, grant);
+      return { connectionId: connection.id };
     } catch (error) {
+      // Another user's connection holds the account; the new tokens are dropped, not revoked (see README).
+      if (error instanceof AccountInUseError) return { error: 'account_in_use' };
       // The user was deleted during the flow, and its session with it: nothing to return to.
       if (error instanceof UserNotFoundError) return { page: 'invalid_callback' };
       throw error;
@@ -242,7 +269,7 @@ export class ConnectService {
       }
     }
     // Anything else is a fault here, not the provider's answer: its kind only, as its message could quote one.
-    this.logger.error(`Connect session ${attempt.session_id}: the ${attempt.provider} exchange failed (${error instanceof Error ? error.name : 'non-Error thrown'})`);
+    this.logger.error(`Connect session ${attempt.session_id}: the ${attempt.provider} exchange failed (${faultName(error)})`);
     return 'exchange_failed';
   }
 
@@ -311,6 +338,11 @@ export function refusal(row: Pick<RefusedAttemptRow, 'attempt_used' | 'attempt_e
   if (row.session_used) return 'session_used';
   if (row.session_expired) return 'session_expired';
   return 'invalid_state';
+}
+
+/** A fault as a log line may name it: its kind only, as its message (a database's, a library's) could quote a secret. */
+function faultName(error: unknown): string {
+  return error instanceof Error ? error.name : 'non-Error thrown';
 }
 
 /** The associated data a verifier is sealed with: its attempt's state, so that it opens for that attempt only. */

@@ -59,4 +59,38 @@ describe('allowedReturnUrl with CONNECT_RETURN_URLS set', () => {
       expect(allowed(raw, prefixes), raw).toBeUndefined();
     }
   });
+
+  it('refuses a path with an escaped slash or backslash (any case), or a dot segment, which a server decoding it could read as another path', () => {
+    for (const raw of [
+      'https://app.example.com/wearables/..%2Fadmin',
+      'https://app.example.com/wearables/..%2fadmin',
+      'https://app.example.com/wearables/..%5Cadmin',
+      'https://app.example.com/wearables/..%5cadmin',
+      'https://app.example.com/wearables/%2e%2e%2Fadmin',
+      'https://app.example.com/wearables/done%2F..%2F..%2Fadmin',
+      'https://app.example.com/wearables/..%252Fadmin',
+      'https://app.example.com/wearables/x/../done',
+      'https://app.example.com/wearables/./done',
+      'https://app.example.com/wearables/x/.%2E/done',
+      'https://app.example.com/wearables/x/%2e/done',
+      'https://app.example.com/wearables\\x\\..\\done',
+      'https://app.example.com/wearables/x/.\t./done',
+      'https://app.example.com/wearables/x/..',
+      'http://localhost:3001/cb/../cb/x',
+    ]) {
+      expect(allowed(raw, prefixes), raw).toBeUndefined();
+    }
+    // The same without the escapes, dot-like names that are no dot segments, and dots elsewhere than the path: allowed.
+    expect(allowed('https://app.example.com/wearables/..admin/done.html', prefixes)).toBe('https://app.example.com/wearables/..admin/done.html');
+    expect(allowed('https://app.example.com/wearables/a%20b?next=../x#..', prefixes)).toBe('https://app.example.com/wearables/a%20b?next=../x#..');
+    expect(allowed('https://app.example.com/wearables/...', prefixes)).toBe('https://app.example.com/wearables/...');
+  });
+});
+
+describe('allowedReturnUrl and dot segments with CONNECT_RETURN_URLS unset', () => {
+  it('refuses them there too', () => {
+    expect(allowed('http://localhost:5173/a/../b', null)).toBeUndefined();
+    expect(allowed('http://localhost:5173/a/..%2Fb', null)).toBeUndefined();
+    expect(allowed('http://localhost:5173/a/b', null)).toBe('http://localhost:5173/a/b');
+  });
 });

@@ -15,3 +15,13 @@ export class ConnectionNotActiveError extends ConflictException {
     super(`The connection is ${connectionStatus}, not active`);
   }
 }
+
+/**
+ * The provider account is already another user's: one of that user's connections to it is active or
+ * expired (a refresh could bring an expired one back). A revoked connection holds it for no one.
+ */
+export class AccountInUseError extends ConflictException {
+  constructor() {
+    super('The provider account is already connected for another user');
+  }
+}

@@ -144,6 +144,17 @@ const UPSERT = `
 /** How often UPSERT runs when rows keep appearing under it; each new run sees the rows of the last. */
 const UPSERT_ATTEMPTS = 5;
 
+// One provider account's lock, held until its transaction ends: linkExclusive() takes it before it
+// reads the account's holders, so that of links racing for one account the later ones see the first.
+const LOCK_PROVIDER_ACCOUNT = `SELECT pg_advisory_xact_lock(hashtext($1 || ':' || $2))`;
+
+// Another user's connection to the provider account that is not revoked: an expired one too, which a
+// refresh could make active again.
+const OTHER_HOLDER = `
+  SELECT 1 FROM connections c
+   WHERE c.provider = $1 AND c.provider_user_id = $2 AND c.user_id <> $3 AND c.status <> 'revoked'
+   LIMIT 1`;
+
 // Erases the tokens in any case; `previous` tells whether the status changed. Nothing at all changes
 // (updated_at included) for a connection already revoked with its tokens erased.
 const REVOKE = `
@@ -227,24 +238,29 @@ export class ConnectionsRepository {
    * exactly one of calls racing to create it. Null when the user does not exist.
    */
   async upsert(values: ConnectionValues): Promise<ChangedConnectionRow | null> {
-    const parameters = [
-      values.userId,
-      values.provider,
-      values.accessToken,
-      values.refreshToken,
-      values.tokenExpiresAt,
-      values.providerUserId,
-      values.providerUsername,
-      values.scope,
-      values.status,
-      values.lastSyncedAt,
-    ];
     try {
-      for (let attempt = 1; ; attempt++) {
-        const [row] = await this.sql.rows<ChangedConnectionRow>(UPSERT, parameters);
-        if (row) return row;
-        if (attempt === UPSERT_ATTEMPTS) throw new Error('The connection kept changing under the write; retry');
-      }
+      return await upsertWith((text, parameters) => this.sql.rows<ChangedConnectionRow>(text, parameters), values);
+    } catch (error) {
+      if (sqlState(error) === FOREIGN_KEY_VIOLATION) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * upsert(), unless the provider account (values.providerUserId) is held by another user's connection
+   * that is not revoked: then nothing is written and the answer is 'in_use'. The check and the write
+   * are one transaction holding the account's advisory lock (pg_advisory_xact_lock), so that of calls
+   * racing for one account, in this process or another, exactly one links it. Null when the user does
+   * not exist.
+   */
+  async upsertExclusive(values: ConnectionValues & { providerUserId: string }): Promise<ChangedConnectionRow | 'in_use' | null> {
+    try {
+      return await this.sql.transaction(async (client) => {
+        await client.query(LOCK_PROVIDER_ACCOUNT, [values.provider, values.providerUserId]);
+        const { rows: held } = await client.query(OTHER_HOLDER, [values.provider, values.providerUserId, values.userId]);
+        if (held.length > 0) return 'in_use' as const;
+        return upsertWith(async (text, parameters) => (await client.query<ChangedConnectionRow>(text, parameters)).rows, values);
+      });
     } catch (error) {
       if (sqlState(error) === FOREIGN_KEY_VIOLATION) return null;
       throw error;
@@ -339,5 +355,29 @@ export class ConnectionsRepository {
   /** Inserts connections as they are given, ids and times included. */
   async insertImported(rows: ImportedConnectionRow[]): Promise<void> {
     await this.connections.insert(rows);
+  }
+}
+
+/** Runs UPSERT through `run` until it answers a row (see UPSERT): the row, with the status it replaced. */
+async function upsertWith(
+  run: (text: string, parameters: unknown[]) => Promise<ChangedConnectionRow[]>,
+  values: ConnectionValues,
+): Promise<ChangedConnectionRow> {
+  const parameters = [
+    values.userId,
+    values.provider,
+    values.accessToken,
+    values.refreshToken,
+    values.tokenExpiresAt,
+    values.providerUserId,
+    values.providerUsername,
+    values.scope,
+    values.status,
+    values.lastSyncedAt,
+  ];
+  for (let attempt = 1; ; attempt++) {
+    const [row] = await run(UPSERT, parameters);
+    if (row) return row;
+    if (attempt === UPSERT_ATTEMPTS) throw new Error('The connection kept changing under the write; retry');
   }
 }

@@ -5,9 +5,9 @@ import { TokenCipher, tokenContext } from '../crypto/token-cipher.js';
 import { UserNotFoundError } from '../users/user.errors.js';
 import { USER_EVENTS, type UserDeletingEvent } from '../users/user.events.js';
 import { UsersService } from '../users/users.service.js';
-import { ConnectionNotActiveError, ConnectionNotFoundError } from './connection.errors.js';
+import { AccountInUseError, ConnectionNotActiveError, ConnectionNotFoundError } from './connection.errors.js';
 import { CONNECTION_EVENTS, type ConnectionEvent, emitConnectionEvent, type StatusReason } from './connection.events.js';
-import { type ChangedConnectionRow, type ConnectionRow, ConnectionsRepository } from './connections.repository.js';
+import { type ChangedConnectionRow, type ConnectionRow, ConnectionsRepository, type ConnectionValues } from './connections.repository.js';
 import { type ConnectionResponse, toConnectionResponse } from './dto/connection-response.js';
 import type { ConnectionStatus, Provider } from './providers.js';
 
@@ -95,6 +95,34 @@ export class ConnectionsService {
   }
 
   /**
+   * link(), unless the provider account (grant.providerUserId) is already another user's: one of that
+   * user's connections to it is active, or expired (a refresh could bring it back); a revoked one holds
+   * it for no one. The check and the write are atomic for the account (a transaction holding its
+   * advisory lock), so that of links racing for one account, in this process or another, exactly one
+   * succeeds. A grant without a providerUserId is linked as link() does, there being nothing to check.
+   * Throws AccountInUseError (nothing written), UserNotFoundError.
+   */
+  async linkExclusive(userId: string, provider: Provider, grant: Grant): Promise<ConnectionResponse> {
+    if (!grant.providerUserId) return this.link(userId, provider, grant);
+    userId = uuidOr(userId, UserNotFoundError);
+    const row = await this.repository.upsertExclusive({ ...this.sealed(userId, provider, { ...grant, status: 'active' }), providerUserId: grant.providerUserId });
+    if (row === 'in_use') throw new AccountInUseError();
+    return this.written(row).connection;
+  }
+
+  /**
+   * Whether the provider account is already another user's, as linkExclusive() judges it, without
+   * writing or locking anything: a hint to check before doing what cannot be undone (registering the
+   * user at the provider); only linkExclusive()'s own check is atomic with the link.
+   */
+  async accountHeldByOther(userId: string, provider: Provider, providerUserId: string): Promise<boolean> {
+    userId = uuidOr(userId, UserNotFoundError);
+    return (await this.repository.findByProviderUser(provider, providerUserId)).some(
+      (holder) => holder.user_id !== userId && holder.status !== 'revoked',
+    );
+  }
+
+  /**
    * Creates or replaces the user's connection to the provider, as imported from another system
    * (the HTTP PUT). Fields left out are cleared, except lastSyncedAt, which is kept. A revoked
    * connection keeps no tokens: with status `revoked`, the tokens given (and their expiry) are not
@@ -107,30 +135,7 @@ export class ConnectionsService {
     connection: ImportedConnection,
   ): Promise<{ connection: ConnectionResponse; created: boolean }> {
     userId = uuidOr(userId, UserNotFoundError);
-    const status = connection.status ?? 'active';
-    const keepsTokens = status !== 'revoked';
-    const row = await this.repository.upsert({
-      userId,
-      provider,
-      accessToken: keepsTokens ? this.cipher.encrypt(connection.accessToken, tokenContext(userId, provider, 'access_token')) : null,
-      refreshToken:
-        keepsTokens && connection.refreshToken
-          ? this.cipher.encrypt(connection.refreshToken, tokenContext(userId, provider, 'refresh_token'))
-          : null,
-      tokenExpiresAt: keepsTokens ? (connection.expiresAt ?? null) : null,
-      providerUserId: connection.providerUserId ?? null,
-      providerUsername: connection.providerUsername ?? null,
-      scope: connection.scope ?? null,
-      status,
-      lastSyncedAt: connection.lastSyncedAt ?? null,
-    });
-    if (!row) throw new UserNotFoundError();
-    if (row.previous !== row.status) {
-      const reason = row.status !== 'active' ? 'imported' : row.previous === null ? 'linked' : 'relinked';
-      const event = row.status === 'active' ? CONNECTION_EVENTS.created : CONNECTION_EVENTS[row.status];
-      this.emit(event, row, reason);
-    }
-    return { connection: toConnectionResponse(row), created: row.previous === null };
+    return this.written(await this.repository.upsert(this.sealed(userId, provider, connection)));
   }
 
   /**
@@ -277,6 +282,38 @@ export class ConnectionsService {
     // An expired connection that a refresh brought back is announced as a re-link.
     if (reactivated) this.emit(CONNECTION_EVENTS.created, reactivated, 'refreshed');
     return outcome;
+  }
+
+  /** What upsert() stores for a connection: its tokens sealed to it, none for a revoked one. */
+  private sealed(userId: string, provider: Provider, connection: ImportedConnection): ConnectionValues {
+    const status = connection.status ?? 'active';
+    const keepsTokens = status !== 'revoked';
+    return {
+      userId,
+      provider,
+      accessToken: keepsTokens ? this.cipher.encrypt(connection.accessToken, tokenContext(userId, provider, 'access_token')) : null,
+      refreshToken:
+        keepsTokens && connection.refreshToken
+          ? this.cipher.encrypt(connection.refreshToken, tokenContext(userId, provider, 'refresh_token'))
+          : null,
+      tokenExpiresAt: keepsTokens ? (connection.expiresAt ?? null) : null,
+      providerUserId: connection.providerUserId ?? null,
+      providerUsername: connection.providerUsername ?? null,
+      scope: connection.scope ?? null,
+      status,
+      lastSyncedAt: connection.lastSyncedAt ?? null,
+    };
+  }
+
+  /** An upsert's row (null: no such user), its change of status announced. */
+  private written(row: ChangedConnectionRow | null): { connection: ConnectionResponse; created: boolean } {
+    if (!row) throw new UserNotFoundError();
+    if (row.previous !== row.status) {
+      const reason = row.status !== 'active' ? 'imported' : row.previous === null ? 'linked' : 'relinked';
+      const event = row.status === 'active' ? CONNECTION_EVENTS.created : CONNECTION_EVENTS[row.status];
+      this.emit(event, row, reason);
+    }
+    return { connection: toConnectionResponse(row), created: row.previous === null };
   }
 
   /**

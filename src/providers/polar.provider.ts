@@ -7,7 +7,8 @@ const USERS = 'https://www.polaraccesslink.com/v3/users';
 /**
  * Polar AccessLink (www.polar.com/accesslink-api). The token answer names the user (`x_user_id`); the
  * user must then be registered with AccessLink (POST /v3/users, our user id as `member-id`), where 409
- * means already registered. Access tokens are long-lived and there is no refresh token.
+ * means already registered: that is register(), run once the account is accepted. Access tokens are
+ * long-lived and there is no refresh token.
  */
 export const polar: ProviderAdapter = {
   name: 'polar',
@@ -20,8 +21,11 @@ export const polar: ProviderAdapter = {
   scopes: { default: ['accesslink.read_all'], separator: ' ' },
   refresh: false,
 
-  async afterExchange(tokens, { http, userId: memberId }) {
-    const providerUserId = userId(tokens.raw.x_user_id, 'polar', 'token answer (x_user_id)');
+  async afterExchange(tokens) {
+    return { providerUserId: userId(tokens.raw.x_user_id, 'polar', 'token answer (x_user_id)') };
+  },
+
+  async register(tokens, { http, userId: memberId }) {
     const registration = await http.request(USERS, {
       method: 'POST',
       headers: { ...bearer(tokens.accessToken), 'content-type': 'application/json', accept: 'application/json' },
@@ -30,7 +34,6 @@ export const polar: ProviderAdapter = {
     if (!registration.ok && registration.status !== 409) {
       throw new ProviderError('exchange_failed', 'polar', `polar answered HTTP ${registration.status} to POST /v3/users`);
     }
-    return { providerUserId };
   },
 
   deregister(accessToken, { http, providerUserId }) {

@@ -28,12 +28,19 @@ export interface ProviderAccount {
 export interface ExchangeContext {
   /** Requests to this provider: base-URL rewrite, timeout, failures as ProviderErrors. */
   http: ProviderHttp;
-  /** Our user the connection is for (Polar registers it as the member id). */
+  /** Our user the connection is for. */
   userId: string;
   /** The callback's query parameters (Strava reports the granted scope there). */
   callbackParams: URLSearchParams;
   /** The scopes the authorization URL asked for. */
   requestedScopes: readonly string[];
+}
+
+/** What an adapter's register() may use. */
+export interface RegistrationContext {
+  http: ProviderHttp;
+  /** Our user the connection is for (Polar registers it as the member id). */
+  userId: string;
 }
 
 /** What an adapter's deregister() may use. */
@@ -84,10 +91,16 @@ export interface ProviderAdapter {
   tokenAnswer?(answer: ProviderAnswer): ProviderAnswer;
   /**
    * After the code exchange: the provider's user id (and username, granted scope), from the answer or
-   * the provider's API, and any registration the provider needs. Throws a ProviderError (`scope_denied`
-   * when the user granted less than the connection needs).
+   * the provider's API, reading only: nothing here may change anything at the provider, since the
+   * account may yet be refused. Throws a ProviderError (`scope_denied` when the user granted less than
+   * the connection needs).
    */
   afterExchange(tokens: ProviderTokens, ctx: ExchangeContext): Promise<ProviderAccount>;
+  /**
+   * What the provider needs done for a user it is to serve (Polar: registering the user with
+   * AccessLink), once the account is accepted; only for providers that need it. Throws a ProviderError.
+   */
+  register?(tokens: ProviderTokens, ctx: RegistrationContext): Promise<void>;
   /** Whether the provider has a refresh grant: false where access tokens are long-lived (Polar) or extended in place (Coros). */
   readonly refresh: boolean;
   /**

@@ -37,6 +37,12 @@ export interface CodeExchange {
   redirectUri: string;
   /** Our user the connection is for. */
   userId: string;
+  /**
+   * Called once the provider's account is known and before anything the exchange does at the provider
+   * that cannot be undone (Polar's registration of the user), for the providers that do such a thing:
+   * what it throws, exchange() throws as it is, having done nothing more at the provider.
+   */
+  beforeRegistration?: (account: { providerUserId: string }) => Promise<void>;
 }
 
 /** What a code exchange gives: ConnectionsService.link()'s Grant. */
@@ -121,9 +127,13 @@ export class ProvidersService {
 
   /**
    * Completes the authorization: checks the callback (its state, and whether it carries an error),
-   * exchanges the code at once, and learns the provider's account (adapter's afterExchange: user id,
-   * username, granted scope, registration). The grant is what ConnectionsService.link() takes.
-   * Throws ProviderError: access_denied, exchange_failed, scope_denied, provider_unavailable.
+   * exchanges the code at once, learns the provider's account (adapter's afterExchange: user id,
+   * username, granted scope), and, once beforeRegistration() has let it, does what the provider needs
+   * done for a new user (adapter's register: Polar's registration). The grant is what
+   * ConnectionsService.link() takes. Throws ProviderError: access_denied, exchange_failed,
+   * scope_denied, provider_unavailable; or what beforeRegistration() threw. A grant refused here is
+   * dropped, never revoked at the provider: for most providers a revocation ends every grant of the
+   * account, the connection it may already have here (for this user or another) included.
    */
   async exchange(provider: Provider, exchange: CodeExchange): Promise<ProviderGrant> {
     const c = this.client(provider);
@@ -167,9 +177,15 @@ export class ProvidersService {
         requestedScopes: c.scopes,
       });
     } catch (error) {
-      // Refused for what the user granted: the provider-side grant is released, as it will not be used.
-      if (error instanceof ProviderError && error.code === 'scope_denied') await this.release(c, tokens.accessToken);
       throw failure(provider, error, 'exchange');
+    }
+    if (c.adapter.register) {
+      await exchange.beforeRegistration?.({ providerUserId: account.providerUserId });
+      try {
+        await c.adapter.register(tokens, { http: c.http, userId: exchange.userId });
+      } catch (error) {
+        throw failure(provider, error, 'registration');
+      }
     }
     return {
       accessToken: tokens.accessToken,
@@ -223,15 +239,6 @@ export class ProvidersService {
       throw new ProviderError('provider_unavailable', provider, `${provider} answered HTTP ${response.status} to the deregistration`);
     }
     throw new ProviderError('deregistration_failed', provider, `${provider} refused the deregistration (HTTP ${response.status})`);
-  }
-
-  /** Best-effort deregistration of a grant that is not kept; its failure changes nothing. */
-  private async release(c: ProviderClient, accessToken: string): Promise<void> {
-    try {
-      await c.adapter.deregister(accessToken, { http: c.http, clientId: c.client.client_id, clientSecret: c.clientSecret, providerUserId: null });
-    } catch {
-      // The grant stays at the provider until the user removes it there; nothing here depends on it.
-    }
   }
 
   private client(provider: Provider): ProviderClient {
