@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { DynamicModule } from '@nestjs/common';
-import type { onResponseHookHandler } from 'fastify';
+import type { FastifyRequest, onResponseHookHandler } from 'fastify';
 import { LoggerModule, PinoLogger } from 'nestjs-pino';
 import { type DestinationStream, destination } from 'pino';
 import type { LogLevel } from '../config/app.config.js';
@@ -208,6 +208,18 @@ export function loggingModule(level: LogLevel, stream?: DestinationStream): Dyna
 const passThrough = <T>(value: T): T => value;
 
 /**
+ * The route Fastify matched, for a URL that may spell a connect link (`/connect/…` in any case, or
+ * with %-escapes such as `/%63onnect/…`); undefined for any other, whose secrets redactPath() finds
+ * by their shape. Fastify's `routeOptions` getter builds an object on every read, which the spec's
+ * endpoint should not pay for on every request line.
+ */
+function matchedRouteIfNeeded(request: FastifyRequest): string | undefined {
+  const url = request.url;
+  const first = url.charCodeAt(1);
+  return first === 99 || first === 67 || url.includes('%') ? request.routeOptions?.url : undefined;
+}
+
+/**
  * Fastify's onResponse hook that writes one line per request, `request completed` (level `error` for a
  * 5xx), with the request's id, method, URL and address, the status and the time taken in ms. It runs
  * for every response, those Fastify gives itself (404 route, 413, 415) included.
@@ -234,7 +246,7 @@ export function requestLogHook(): onResponseHookHandler {
     if (lines?.isLevelEnabled(level)) {
       lines[level](
         {
-          req: { id: request.id, method: request.method, url: redactUrl(request.url, request.routeOptions?.url), remoteAddress: request.ip },
+          req: { id: request.id, method: request.method, url: redactUrl(request.url, matchedRouteIfNeeded(request)), remoteAddress: request.ip },
           res: { statusCode: status },
           responseTime: Math.round(reply.elapsedTime),
         },
