@@ -4,7 +4,7 @@ import { Logger } from 'nestjs-pino';
 import { createApp } from './app.js';
 import { ApiKeysService } from './auth/api-keys.service.js';
 import { flushLogs } from './common/logging.js';
-import { appConfig, ConfigError } from './config/app.config.js';
+import { appConfig, ConfigError, insecureSettings } from './config/app.config.js';
 import { resolveTokenKey } from './crypto/token-key-file.js';
 import { EmbeddedPostgres } from './database/embedded-postgres.js';
 
@@ -25,6 +25,9 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = app.get(Logger);
+  for (const name of insecureSettings(config)) {
+    logger.warn(`${name} is plain http:// to another host: links, OAuth codes and tokens cross the network unencrypted (use https:// outside a test network)`);
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {

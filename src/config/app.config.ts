@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { registerAs } from '@nestjs/config';
 import { type ConnectConfig, loadConnectConfig } from './connect.config.js';
-import { loadProvidersConfig, type ProvidersConfig } from './providers.config.js';
+import { isLoopback, loadProvidersConfig, type ProvidersConfig } from './providers.config.js';
 
 export interface AppConfig {
   port: number;
@@ -207,3 +207,21 @@ export function loadConfig(env: Env = process.env): AppConfig {
  * environment; this then validates every variable, failing on the first bad one.
  */
 export const appConfig = registerAs('app', () => loadConfig(process.env));
+
+/**
+ * The settings that send secrets over plain http off this machine (an http:// PUBLIC_URL or P_BASE_URL
+ * on another host): accepted, for test networks and private sandboxes, and each named in a warning at
+ * start-up.
+ */
+export function insecureSettings(config: Pick<AppConfig, 'connect' | 'providers'>): string[] {
+  const offMachine = (raw: string | undefined) => {
+    if (!raw) return false;
+    const url = new URL(raw);
+    return url.protocol === 'http:' && !isLoopback(url.hostname);
+  };
+  const names = offMachine(config.connect.publicUrl) ? ['PUBLIC_URL'] : [];
+  for (const [provider, settings] of Object.entries(config.providers.byProvider)) {
+    if (offMachine(settings.baseUrl)) names.push(`${provider.toUpperCase()}_BASE_URL`);
+  }
+  return names;
+}

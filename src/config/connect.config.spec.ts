@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from './app.config.js';
+import { ConfigError, insecureSettings, loadConfig } from './app.config.js';
 import { loadConnectConfig } from './connect.config.js';
 
 function configError(env: Record<string, string>): string {
@@ -53,15 +53,15 @@ describe('loadConnectConfig', () => {
     expect(configError({ PUBLIC_URL: 'https://user:hunter2@x.example' })).not.toContain('hunter2');
   });
 
-  it('takes an http:// PUBLIC_URL only on a loopback address, naming the variable and never the value', () => {
+  it('takes an http:// PUBLIC_URL anywhere (a test network, a private proxy), and insecureSettings() names one off this machine', () => {
     for (const raw of ['http://localhost:3000', 'http://LOCALHOST/x', 'http://127.0.0.1:8080', 'http://127.12.0.3', 'http://[::1]:3000/base']) {
       expect(loadConnectConfig({ PUBLIC_URL: raw }).publicUrl, raw).toBe(new URL(raw).href.replace(/\/+$/, ''));
+      expect(insecureSettings(loadConfig({ PUBLIC_URL: raw })), raw).toEqual([]);
     }
-    for (const raw of ['http://wearables.example.com', 'http://10.0.0.5:3000', 'http://192.168.1.2', 'http://[::2]/', 'http://localhost.evil.example', 'http://0.0.0.0:3000']) {
-      const message = configError({ PUBLIC_URL: raw });
-      expect(message, raw).toBe('PUBLIC_URL may use http:// only for a loopback address (localhost, 127.0.0.1, ::1); use https:// elsewhere');
-      expect(message).not.toContain(new URL(raw).hostname);
+    for (const raw of ['http://wearables.example.com', 'http://10.0.0.5:3000', 'http://[::2]/', 'http://localhost.evil.example']) {
+      expect(insecureSettings(loadConfig({ PUBLIC_URL: raw })), raw).toEqual(['PUBLIC_URL']);
     }
-    expect(loadConnectConfig({ PUBLIC_URL: 'https://wearables.example.com' }).publicUrl).toBe('https://wearables.example.com');
+    expect(insecureSettings(loadConfig({ PUBLIC_URL: 'https://wearables.example.com' }))).toEqual([]);
+    expect(insecureSettings(loadConfig({ COROS_BASE_URL: 'http://10.0.0.7:8080', STRAVA_BASE_URL: 'http://127.0.0.1:9' }))).toEqual(['COROS_BASE_URL']);
   });
 });

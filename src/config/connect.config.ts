@@ -1,5 +1,4 @@
 import { ConfigError } from './app.config.js';
-import { isLoopback } from './providers.config.js';
 
 /** The connect flow's settings: where browsers reach the service, and what a connect session may do. */
 export interface ConnectConfig {
@@ -36,17 +35,14 @@ export function loadConnectConfig(env: Env): ConnectConfig {
 }
 
 /**
- * PUBLIC_URL, or http://localhost:{PORT}. https, except on a loopback address (localhost, 127.0.0.0/8,
- * ::1), as for P_BASE_URL: over plain http the connect links, the flow cookie and the providers' codes
- * would cross the network in the clear.
+ * PUBLIC_URL, or http://localhost:{PORT}. http:// off a loopback address is accepted (a test network, a
+ * proxy on a private network) but warned about at start-up (see insecureSettings): over plain http the
+ * connect links, the flow cookie and the providers' codes cross the network in the clear.
  */
 function publicUrl(env: Env): string {
   const raw = env.PUBLIC_URL?.trim();
   if (!raw) return `http://localhost:${env.PORT || 3000}`;
   const url = httpUrl('PUBLIC_URL', raw, 'such as https://wearables.example.com');
-  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
-    throw new ConfigError('PUBLIC_URL may use http:// only for a loopback address (localhost, 127.0.0.1, ::1); use https:// elsewhere');
-  }
   return url.href.replace(/\/+$/, '');
 }
 

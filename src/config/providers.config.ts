@@ -82,13 +82,10 @@ function baseUrl(env: Env, name: string): string | undefined {
   if (url.pathname !== '/' || url.search || url.hash || raw.endsWith('?') || raw.endsWith('#')) {
     throw new ConfigError(`${expected}: a path, query or fragment is not allowed`);
   }
-  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
-    throw new ConfigError(`${name} may use http:// only for a loopback address (localhost, 127.0.0.1, ::1); use https:// elsewhere`);
-  }
   return url.origin;
 }
 
-/** Whether a URL's hostname is this machine: the only place an http:// provider is allowed (tests, local sandboxes). */
+/** Whether a URL's hostname is this machine, where plain http is no risk (tests, local sandboxes). */
 export function isLoopback(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   if (host === 'localhost') return true;

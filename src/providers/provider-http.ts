@@ -41,8 +41,8 @@ export class ProviderHttp {
   }
 
   /**
-   * Whether this provider is reached over plain http: only ever a loopback base URL (loadProvidersConfig
-   * refuses any other http one), for tests and local sandboxes.
+   * Whether this provider is reached over plain http: only through an http:// P_BASE_URL the operator
+   * set (tests, local sandboxes); start-up warns about one off a loopback address.
    */
   get insecure(): boolean {
     return this.base?.protocol === 'http:';
