@@ -3,38 +3,27 @@
  * single use of states and sessions, in sequence and (on PostgreSQL) under races.
  */
 import { randomUUID } from 'node:crypto';
-import { Test, type TestingModule } from '@nestjs/testing';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, type TestDatabase } from '../../test/support/test-app.js';
+import { type RepositoryModule, startRepositoryModule } from '../../test/support/repository-module.js';
 import type { Provider } from '../connections/providers.js';
-import { DatabaseModule } from '../database/database.module.js';
 import { ConnectRepository, type NewAttempt } from './connect.repository.js';
 import { refusal } from './connect.service.js';
 import { newSecret, secretHash } from './connect-secrets.js';
 
 const ON_POSTGRESQL = Boolean(process.env.DATABASE_URL);
 
-let database: TestDatabase;
-let moduleRef: TestingModule;
+let module: RepositoryModule;
 let repository: ConnectRepository;
 let dataSource: DataSource;
 
 beforeAll(async () => {
-  database = await freshDatabase();
-  moduleRef = await Test.createTestingModule({
-    imports: [DatabaseModule.forRoot(database.url, { poolSize: ON_POSTGRESQL ? 8 : 1, connectTimeoutMs: 5_000, statementTimeoutMs: 10_000 }, !ON_POSTGRESQL)],
-    providers: [ConnectRepository],
-  }).compile();
-  await moduleRef.init();
-  repository = moduleRef.get(ConnectRepository);
-  dataSource = moduleRef.get(DataSource);
+  module = await startRepositoryModule({ providers: [ConnectRepository], poolSize: 8 });
+  repository = module.moduleRef.get(ConnectRepository);
+  dataSource = module.dataSource;
 });
 
-afterAll(async () => {
-  await moduleRef?.close();
-  await database?.drop();
-});
+afterAll(() => module?.close());
 
 async function newUser(): Promise<string> {
   const id = randomUUID();

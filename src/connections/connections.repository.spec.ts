@@ -4,12 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Test, type TestingModule } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { freshDatabase, type TestDatabase } from '../../test/support/test-app.js';
-import { DatabaseModule } from '../database/database.module.js';
+import { type RepositoryModule, startRepositoryModule } from '../../test/support/repository-module.js';
 import { Sql } from '../database/sql.js';
 import { User } from '../users/user.entity.js';
 import { Connection } from './connection.entity.js';
@@ -18,29 +15,17 @@ import type { Provider } from './providers.js';
 
 const ON_POSTGRESQL = Boolean(process.env.DATABASE_URL);
 
-let database: TestDatabase;
-let moduleRef: TestingModule;
+let module: RepositoryModule;
 let repository: ConnectionsRepository;
 let dataSource: DataSource;
 
 beforeAll(async () => {
-  database = await freshDatabase();
-  moduleRef = await Test.createTestingModule({
-    imports: [
-      DatabaseModule.forRoot(database.url, { poolSize: ON_POSTGRESQL ? 4 : 1, connectTimeoutMs: 5_000, statementTimeoutMs: 10_000 }, !ON_POSTGRESQL),
-      TypeOrmModule.forFeature([Connection]),
-    ],
-    providers: [ConnectionsRepository],
-  }).compile();
-  await moduleRef.init();
-  repository = moduleRef.get(ConnectionsRepository);
-  dataSource = moduleRef.get(DataSource);
+  module = await startRepositoryModule({ providers: [ConnectionsRepository], entities: [Connection] });
+  repository = module.moduleRef.get(ConnectionsRepository);
+  dataSource = module.dataSource;
 });
 
-afterAll(async () => {
-  await moduleRef?.close();
-  await database?.drop();
-});
+afterAll(() => module?.close());
 
 async function newUser(): Promise<string> {
   const id = randomUUID();
@@ -158,7 +143,7 @@ describe('listForUser', () => {
   it('runs one statement, a named (prepared) one, filtered or not', async () => {
     const userId = await newUser();
     await insert(userId, 'garmin');
-    const sql = moduleRef.get(Sql);
+    const sql = module.moduleRef.get(Sql);
     const rows = vi.spyOn(sql, 'rows');
     const transaction = vi.spyOn(sql, 'transaction');
     try {

@@ -3,41 +3,26 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Test, type TestingModule } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import pg from 'pg';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, type TestDatabase } from '../../test/support/test-app.js';
-import { DatabaseModule } from '../database/database.module.js';
+import { type RepositoryModule, startRepositoryModule } from '../../test/support/repository-module.js';
 import { User } from './user.entity.js';
 import { UsersRepository } from './users.repository.js';
 
 const ON_POSTGRESQL = Boolean(process.env.DATABASE_URL);
 
-let database: TestDatabase;
-let moduleRef: TestingModule;
+let module: RepositoryModule;
 let repository: UsersRepository;
 let dataSource: DataSource;
 
 beforeAll(async () => {
-  database = await freshDatabase();
-  moduleRef = await Test.createTestingModule({
-    imports: [
-      DatabaseModule.forRoot(database.url, { poolSize: ON_POSTGRESQL ? 4 : 1, connectTimeoutMs: 5_000, statementTimeoutMs: 10_000 }, !ON_POSTGRESQL),
-      TypeOrmModule.forFeature([User]),
-    ],
-    providers: [UsersRepository],
-  }).compile();
-  await moduleRef.init();
-  repository = moduleRef.get(UsersRepository);
-  dataSource = moduleRef.get(DataSource);
+  module = await startRepositoryModule({ providers: [UsersRepository], entities: [User] });
+  repository = module.moduleRef.get(UsersRepository);
+  dataSource = module.dataSource;
 });
 
-afterAll(async () => {
-  await moduleRef?.close();
-  await database?.drop();
-});
+afterAll(() => module?.close());
 
 async function insert(values: { id?: string; externalUserId?: string | null } = {}): Promise<User> {
   const result = await repository.insert({ externalUserId: null, email: null, ...values });
@@ -124,7 +109,7 @@ describe('deletion', () => {
     'lockForDeletion keeps a connection from being added to the user until the deletion ends (PostgreSQL only: one session embedded)',
     async () => {
       const user = await insert();
-      const other = new pg.Client({ connectionString: database.url });
+      const other = new pg.Client({ connectionString: module.databaseUrl });
       await other.connect();
       try {
         let release!: () => void;
