@@ -6,20 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './support/spawn-service.js';
 import { httpHelpers } from './support/http-helpers.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
+import { redisAvailable } from './support/redis.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-async function redisAvailable(): Promise<boolean> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  try {
-    await redis.connect();
-    return (await redis.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
 
 const REDIS_SERVER = execFileSync('sh', ['-c', 'command -v redis-server || true'], { encoding: 'utf8' }).trim();
 const NO_REDIS_SERVER = REDIS_SERVER ? '' : ' (skipped: redis-server is not installed)';
@@ -167,7 +157,7 @@ describe('a Redis outage', () => {
 });
 
 // Two instances of the service and one Redis: the limits are shared.
-const REDIS_UP = await redisAvailable();
+const REDIS_UP = await redisAvailable(REDIS_URL);
 describe.skipIf(!REDIS_UP)(`rate limits kept in Redis${REDIS_UP ? '' : ' (skipped: no Redis answers on 127.0.0.1:6379)'}`, () => {
   let a: TestApp;
   let b: TestApp;

@@ -63,10 +63,10 @@ export class ApiKeysService {
    * row's lock.
    */
   authenticate(key: string): Promise<Principal | null> {
-    const cached = this.cached(key);
-    if (cached !== undefined) return Promise.resolve(cached);
     const hash = digest('sha256', key, 'buffer');
     const hashHex = hash.toString('hex');
+    const cached = this.fromCache(hash, hashHex);
+    if (cached !== undefined) return Promise.resolve(cached);
     const now = Date.now();
     const pending = this.lookups.get(hashHex);
     if (pending) return pending;
@@ -83,7 +83,12 @@ export class ApiKeysService {
    */
   cached(key: string): Principal | null | undefined {
     const hash = digest('sha256', key, 'buffer');
-    const entry = this.cache.get(hash.toString('hex'));
+    return this.fromCache(hash, hash.toString('hex'));
+  }
+
+  /** cached(), for a key already hashed. */
+  private fromCache(hash: Buffer, hashHex: string): Principal | null | undefined {
+    const entry = this.cache.get(hashHex);
     const now = Date.now();
     if (!entry || entry.cachedUntil <= now || !timingSafeEqual(entry.hash, hash)) return undefined;
     return entry.expiresAt !== null && entry.expiresAt <= now ? null : entry.principal;

@@ -5,6 +5,7 @@ import { runInNewContext } from 'node:vm';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MAX_MEMORY_COUNTERS, MAX_STORED_KEY_LENGTH, MemoryRateLimitStorage, RedisRateLimitStorage, storedKey } from './rate-limit.storage.js';
+import { redisAvailable } from '../../test/support/redis.js';
 
 const MINUTE = 60_000;
 
@@ -153,19 +154,8 @@ describe('storedKey', () => {
 // On a database of its own (15), so that tests clearing the service's counters in database 0 do not reach these.
 const REDIS_URL = 'redis://127.0.0.1:6379/15';
 
-async function redisAvailable(): Promise<boolean> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  try {
-    await redis.connect();
-    return (await redis.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
 
-const REDIS_UP = await redisAvailable();
+const REDIS_UP = await redisAvailable(REDIS_URL);
 
 describe.skipIf(!REDIS_UP)(`RedisRateLimitStorage windows and blocks${REDIS_UP ? '' : ' (skipped: no Redis answers on 127.0.0.1:6379)'}`, () => {
   let storage: RedisRateLimitStorage;
