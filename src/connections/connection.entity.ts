@@ -23,6 +23,8 @@ import type { ConnectionStatus, Provider } from './providers.js';
 @Index('ix_connections_provider_user', ['provider', 'providerUserId'])
 // For the sweep that stores `expired` on connections whose token lapsed with no way to refresh it.
 @Index('ix_connections_lapsing', ['tokenExpiresAt'], { where: `status = 'active' AND refresh_token IS NULL` })
+// For the refresher's scan: the active connections that can be refreshed, by when their token lapses.
+@Index('ix_connections_refresh_due', ['tokenExpiresAt'], { where: `status = 'active' AND refresh_token IS NOT NULL` })
 export class Connection {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -71,6 +73,24 @@ export class Connection {
   @Exclude()
   @Column({ name: 'token_version', type: 'integer', default: 0 })
   tokenVersion: number;
+
+  /**
+   * While a refresh is under way: until when the caller that claimed it holds it. Others wait for it
+   * (or, once it lapsed because its process died, claim it themselves). Cleared by every token write.
+   */
+  @Exclude()
+  @Column({ name: 'refresh_lease_until', type: 'timestamptz', nullable: true })
+  refreshLeaseUntil: Date | null;
+
+  /** After a background refresh failed and will be retried: not before this. */
+  @Exclude()
+  @Column({ name: 'refresh_retry_at', type: 'timestamptz', nullable: true })
+  refreshRetryAt: Date | null;
+
+  /** Background refreshes failed in a row (the retry delay grows with it); 0 after a success. */
+  @Exclude()
+  @Column({ name: 'refresh_failures', type: 'integer', default: 0 })
+  refreshFailures: number;
 
   @Column({ name: 'last_synced_at', type: 'timestamptz', nullable: true })
   lastSyncedAt: Date | null;

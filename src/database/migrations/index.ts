@@ -3,6 +3,7 @@ import { ConnectionLifecycle1795501700414 } from './1795501700414-ConnectionLife
 import { KeyLabelsFromHash1795510000000 } from './1795510000000-KeyLabelsFromHash.js';
 import { RevokedConnectionsHoldNoTokens1795510000001 } from './1795510000001-RevokedConnectionsHoldNoTokens.js';
 import { ConnectSessions1795520000000 } from './1795520000000-ConnectSessions.js';
+import { RefreshAndJobs1795530000000 } from './1795530000000-RefreshAndJobs.js';
 
 /** Every migration, oldest first. Listed by class (not by glob) so tests, the app and the CLI load the same set. */
 export const migrations = [
@@ -11,4 +12,5 @@ export const migrations = [
   KeyLabelsFromHash1795510000000,
   RevokedConnectionsHoldNoTokens1795510000001,
   ConnectSessions1795520000000,
+  RefreshAndJobs1795530000000,
 ];
