@@ -8,6 +8,7 @@ import {
   SwaggerModule,
 } from '@nestjs/swagger';
 import { API_KEY_SECURITY } from './common/api-docs.js';
+import { loadBackgroundConfig } from './config/background.config.js';
 import { loadConnectConfig } from './config/connect.config.js';
 import { loadProvidersConfig } from './config/providers.config.js';
 
@@ -112,6 +113,7 @@ export async function generateOpenApiDocument(): Promise<OpenAPIObject> {
       logLevel: 'silent',
       providers: loadProvidersConfig({}),
       connect: loadConnectConfig({}),
+      background: loadBackgroundConfig({}),
     }),
     new FastifyAdapter(),
     { preview: true, logger: false, abortOnError: false },

@@ -10,11 +10,15 @@ import { loggingModule } from './common/logging.js';
 import { ConnectModule } from './connect/connect.module.js';
 import type { AppConfig } from './config/app.config.js';
 import { ConnectionsModule } from './connections/connections.module.js';
+import { REFRESH_LEASE_SECONDS } from './connections/connections.service.js';
 import { DEMO_DATA } from './connections/demo-data.js';
 import { CryptoModule } from './crypto/crypto.module.js';
 import { TokenCipher } from './crypto/token-cipher.js';
 import { DatabaseModule } from './database/database.module.js';
+import { DeauthorizationModule } from './deauthorization/deauthorization.module.js';
+import { JobsModule } from './jobs/jobs.module.js';
 import { ProvidersModule } from './providers/providers.module.js';
+import { RefreshModule } from './refresh/refresh.module.js';
 import { UsersModule } from './users/users.module.js';
 
 /** What the application needs once start-up has settled where the database and the token key are. */
@@ -46,6 +50,9 @@ export type WearableConnectionsOptions = RuntimeConfig & {
 export class WearableConnectionsModule {
   static forRoot(options: WearableConnectionsOptions): DynamicModule {
     const { logStream, ...config } = options;
+    // A refresh or a deregistration holds its lease for a few provider calls (Withings' revocation
+    // takes two, a rejected refresh is tried twice), with room to store the outcome.
+    const leaseSeconds = Math.ceil((3 * config.providers.providerTimeoutMs) / 1000) + 30;
     return {
       module: WearableConnectionsModule,
       global: true,
@@ -59,19 +66,24 @@ export class WearableConnectionsModule {
           config.embedded,
         ),
         CryptoModule.forRoot(new TokenCipher(config.tokenEncryptionKey, config.tokenEncryptionKeysOld)),
+        JobsModule.forRoot({ ...config.background.jobs, leaseSeconds }),
         AuthModule.forRoot(config),
         UsersModule,
         ConnectionsModule,
         ProvidersModule.forRoot(config.providers),
         ConnectModule.forRoot(config.connect),
+        RefreshModule.forRoot(config.background.refresh),
+        DeauthorizationModule.forRoot(config.background.deregistrationRetryDelaysSeconds),
       ],
       providers: [
         { provide: APP_FILTER, useClass: HttpExceptionFilter },
         HttpSafetyNets,
         // Read by DemoData, which loads the spec's example when the application starts.
         { provide: DEMO_DATA, useValue: config.demoData },
+        // Read by ConnectionsService: how long one refresh holds a connection's lease.
+        { provide: REFRESH_LEASE_SECONDS, useValue: leaseSeconds },
       ],
-      exports: [ConnectionsModule, ProvidersModule, DEMO_DATA],
+      exports: [ConnectionsModule, ProvidersModule, RefreshModule, DEMO_DATA, REFRESH_LEASE_SECONDS],
     };
   }
 }

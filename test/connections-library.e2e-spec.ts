@@ -559,18 +559,61 @@ describe('refreshTokens', () => {
     },
   );
 
-  it('a refresher reporting a rejected grant revokes the connection with reason refresh_failed', async () => {
+  it('a refresher reporting a rejected grant twice (re-read in between) makes the connection expired, reason refresh_failed, tokens erased', async () => {
     const connection = await t.connections.link(await newUser(), 'polar', grant());
     const { refresher, handed } = recordingRefresher(() => ({ rejected: true }));
-    expect(await t.connections.refreshTokens(connection.id, refresher)).toEqual({ outcome: 'revoked' });
-    expect(handed).toHaveLength(1);
-    expect(await stored(connection.id)).toMatchObject({ status: 'revoked', status_reason: 'refresh_failed', access_token: null, refresh_token: null });
-    expect((await t.connections.listForUser(connection.user_id))[0].status).toBe('revoked');
+    expect(await t.connections.refreshTokens(connection.id, refresher)).toEqual({ outcome: 'expired' });
+    expect(handed).toHaveLength(2);
+    expect(await stored(connection.id)).toMatchObject({ status: 'expired', status_reason: 'refresh_failed', access_token: null, refresh_token: null });
+    expect((await t.connections.listForUser(connection.user_id))[0].status).toBe('expired');
     expect(await rejection(t.connections.getAccessToken(connection.id))).toBeInstanceOf(ConnectionNotActiveError);
     expect(eventsOf(connection.id)).toEqual([
       event(CONNECTION_EVENTS.created, connection, 'linked'),
-      event(CONNECTION_EVENTS.revoked, connection, 'refresh_failed'),
+      event(CONNECTION_EVENTS.expired, connection, 'refresh_failed'),
     ]);
+  });
+
+  it('a grant rejected once and accepted on the retry is refreshed: nothing expires', async () => {
+    const connection = await t.connections.link(await newUser(), 'oura', grant());
+    const fresh = token('access');
+    let calls = 0;
+    const outcome = await t.connections.refreshTokens(connection.id, async () => (++calls === 1 ? { rejected: true } : { accessToken: fresh }));
+    expect(outcome).toEqual({ outcome: 'refreshed', accessToken: fresh });
+    expect(calls).toBe(2);
+    expect(await t.connections.getAccessToken(connection.id)).toBe(fresh);
+    expect(eventsOf(connection.id)).toEqual([event(CONNECTION_EVENTS.created, connection, 'linked')]);
+  });
+
+  it('a rejection after another writer replaced the tokens (a racing rotation) takes the new tokens and does not expire', async () => {
+    const userId = await newUser();
+    const connection = await t.connections.link(userId, 'whoop', grant());
+    const relinked = grant();
+    const outcome = await t.connections.refreshTokens(connection.id, async () => {
+      // While this refresher waited on the provider, the user connected again (new tokens).
+      await t.connections.link(userId, 'whoop', relinked);
+      return { rejected: true };
+    });
+    expect(outcome).toEqual({ outcome: 'already_refreshed', accessToken: relinked.accessToken });
+    expect(await t.connections.getAccessToken(connection.id)).toBe(relinked.accessToken);
+    expect((await stored(connection.id)).status).toBe('active');
+  });
+
+  it('holds no database connection while the refresher waits on the provider: other calls go on (one pooled connection on the embedded database)', async () => {
+    const connection = await t.connections.link(await newUser(), 'garmin', grant());
+    let release!: () => void;
+    const waiting = new Promise<void>((resolve) => (release = resolve));
+    const refresh = t.connections.refreshTokens(connection.id, async () => {
+      await waiting;
+      return { accessToken: token('access') };
+    });
+    await sleep(50);
+    // These need a pooled connection each; with the refresh holding one, the embedded database would stall here.
+    const started = Date.now();
+    await t.connections.listForUser(connection.user_id);
+    await t.connections.recordSync(connection.id);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    release();
+    expect((await refresh).outcome).toBe('refreshed');
   });
 
   it('an error thrown by the refresher propagates and leaves the connection and its tokens as they were', async () => {

@@ -46,7 +46,10 @@ function isSensitiveQueryName(raw: string): boolean {
 /** A connect link's path carries its token: `/connect/{token}[/…]`. */
 const CONNECT_LINK = /^\/connect\/[^/?#]*/i;
 
-/** The parameters of a route whose values are secrets: a connect link's token. */
+/** A provider webhook's path carries its secret token: `/webhooks/providers/{provider}/{token}`. */
+const PROVIDER_WEBHOOK = /^(\/webhooks\/providers\/[^/?#]*\/)[^/?#]+/i;
+
+/** The parameters of a route whose values are secrets: a connect link's token, a provider webhook's token. */
 const SECRET_PARAMS = new Set([':token']);
 
 /**
@@ -60,7 +63,8 @@ const SECRET_RUN = /(?:^|[^A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/;
  * A path as a log line or an error may show it, secrets replaced with `[redacted]`:
  * - when `route` (the route Fastify matched, `request.routeOptions.url`) is given, the segments of its
  *   secret parameters (`:token`), however the path spelled the route (`/%63onnect/…`, `/connect/…/`);
- * - a connect link's token, for a path that starts `/connect/` in any case, routed or not;
+ * - a connect link's token, for a path that starts `/connect/` in any case, routed or not, and a
+ *   provider webhook's token (`/webhooks/providers/{provider}/{token}`) likewise;
  * - as a backstop, every segment that holds something shaped like a 256-bit secret (SECRET_RUN), so
  *   that a path no route serves (`//connect/{token}`, `/CONNECT/{token}`) does not show one.
  * Any other path is returned as it is: the request line is written for every request.
@@ -68,6 +72,7 @@ const SECRET_RUN = /(?:^|[^A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/;
 export function redactPath(path: string, route?: string): string {
   if (route !== undefined && route.includes('/:')) path = redactRouteParams(path, route);
   if (path.length > 8 && (path[1] === 'c' || path[1] === 'C')) path = path.replace(CONNECT_LINK, '/connect/[redacted]');
+  if (path.length > 8 && (path[1] === 'w' || path[1] === 'W')) path = path.replace(PROVIDER_WEBHOOK, '$1[redacted]');
   if (SECRET_RUN.test(path) || path.includes('%')) path = redactSecretSegments(path);
   return path;
 }
@@ -208,15 +213,15 @@ export function loggingModule(level: LogLevel, stream?: DestinationStream): Dyna
 const passThrough = <T>(value: T): T => value;
 
 /**
- * The route Fastify matched, for a URL that may spell a connect link (`/connect/…` in any case, or
- * with %-escapes such as `/%63onnect/…`); undefined for any other, whose secrets redactPath() finds
+ * The route Fastify matched, for a URL that may spell a connect link or a provider webhook (`/connect/…`,
+ * `/webhooks/…` in any case, or with %-escapes such as `/%63onnect/…`); undefined for any other, whose secrets redactPath() finds
  * by their shape. Fastify's `routeOptions` getter builds an object on every read, which the spec's
  * endpoint should not pay for on every request line.
  */
 function matchedRouteIfNeeded(request: FastifyRequest): string | undefined {
   const url = request.url;
   const first = url.charCodeAt(1);
-  return first === 99 || first === 67 || url.includes('%') ? request.routeOptions?.url : undefined;
+  return first === 99 || first === 67 || first === 119 || first === 87 || url.includes('%') ? request.routeOptions?.url : undefined;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { registerAs } from '@nestjs/config';
+import { type BackgroundConfig, loadBackgroundConfig } from './background.config.js';
 import { type ConnectConfig, loadConnectConfig } from './connect.config.js';
 import { isLoopback, loadProvidersConfig, type ProvidersConfig } from './providers.config.js';
 
@@ -40,6 +41,8 @@ export interface AppConfig {
   providers: ProvidersConfig;
   /** The connect flow: PUBLIC_URL, CONNECT_SESSION_TTL_SECONDS, CONNECT_RETURN_URLS, CONNECT_ALLOW_SHARED_ACCOUNTS. */
   connect: ConnectConfig;
+  /** The refresher and the jobs worker: REFRESH_*, JOBS_*, DEREGISTRATION_RETRY_DELAYS_SECONDS. */
+  background: BackgroundConfig;
 }
 
 export type TrustProxy = false | number | string[];
@@ -199,6 +202,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     providers: loadProvidersConfig(env),
     connect: loadConnectConfig(env),
+    background: loadBackgroundConfig(env),
   };
 }
 

@@ -15,6 +15,11 @@ export interface ProviderSettings {
    * every URL of the provider (authorization, token and API hosts alike), each path kept.
    */
   baseUrl?: string;
+  /**
+   * `P_WEBHOOK_TOKEN`: the secret in the URL registered with the provider for its notices
+   * (`/webhooks/providers/{provider}/{token}`); without it the provider's notices are not accepted.
+   */
+  webhookToken?: string;
 }
 
 export interface ProvidersConfig {
@@ -24,6 +29,8 @@ export interface ProvidersConfig {
   suuntoSubscriptionKey?: string;
   /** `PROVIDER_TIMEOUT_MS`: how long one request to a provider may take before it counts as unavailable. */
   providerTimeoutMs: number;
+  /** `STRAVA_WEBHOOK_VERIFY_TOKEN`: what Strava's subscription validation must send as `hub.verify_token`. */
+  stravaWebhookVerifyToken?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -47,6 +54,7 @@ export function loadProvidersConfig(env: Env): ProvidersConfig {
     byProvider,
     suuntoSubscriptionKey: env.SUUNTO_SUBSCRIPTION_KEY?.trim() || undefined,
     providerTimeoutMs: timeout(env),
+    stravaWebhookVerifyToken: webhookSecret(env, 'STRAVA_WEBHOOK_VERIFY_TOKEN'),
   };
 }
 
@@ -63,7 +71,18 @@ function providerSettings(env: Env, provider: Provider): ProviderSettings {
     clientSecret,
     scopes: scopes?.length ? scopes : undefined,
     baseUrl: baseUrl(env, `${prefix}_BASE_URL`),
+    webhookToken: webhookSecret(env, `${prefix}_WEBHOOK_TOKEN`),
   };
+}
+
+/** A secret a provider sends back (in a URL or a query): 16 to 200 URL-safe characters. */
+function webhookSecret(env: Env, name: string): string | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  if (!/^[A-Za-z0-9._~-]{16,200}$/.test(raw)) {
+    throw new ConfigError(`${name} must be 16 to 200 characters of A-Z, a-z, 0-9, '.', '_', '~' and '-' (make one with: openssl rand -hex 32)`);
+  }
+  return raw;
 }
 
 function baseUrl(env: Env, name: string): string | undefined {

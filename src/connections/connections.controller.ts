@@ -1,4 +1,4 @@
-import { BadRequestException, Body, Controller, Delete, Get, HttpCode, Param, Put, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Put, Query, Res } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { RequireScope } from '../auth/require-scope.decorator.js';
@@ -9,18 +9,11 @@ import { SPEC_EXAMPLE } from './demo-data.js';
 import { ConnectionResponse } from './dto/connection-response.js';
 import { ListConnectionsQueryDto, ListConnectionsQueryPipe } from './dto/list-connections-query.dto.js';
 import { PutConnectionDto } from './dto/put-connection.dto.js';
-import { isProvider, type Provider, PROVIDERS } from './providers.js';
-
-const ProviderParam = () =>
-  Param('provider', {
-    transform(value: string): Provider {
-      if (!isProvider(value)) throw new BadRequestException(`provider must be one of: ${PROVIDERS.join(', ')}`);
-      return value;
-    },
-  });
+import { PROVIDER_PARAM_DOC, ProviderParam } from './provider-param.js';
+import type { Provider } from './providers.js';
 
 const USER_ID = ApiParam(uuidParam('user_id', 'The UUID of the user', SPEC_EXAMPLE[0].user_id));
-const PROVIDER = ApiParam({ name: 'provider', enum: PROVIDERS, example: 'garmin' });
+const PROVIDER = PROVIDER_PARAM_DOC;
 
 @ApiTags('connections')
 @Controller('api/v1/users/:user_id/connections')

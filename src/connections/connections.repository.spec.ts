@@ -3,7 +3,6 @@
  * what each statement promises, apart from the service's rules and events.
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type RepositoryModule, startRepositoryModule } from '../../test/support/repository-module.js';
@@ -259,60 +258,111 @@ describe('lookups', () => {
     expect((await repository.findByProviderUser('withings', account)).map((row) => row.id)).toEqual([id, other]);
     expect(await repository.findAccessToken(id)).toEqual({ user_id: userId, provider: 'withings', status: 'active', access_token: 'sealed-a' });
     expect(await repository.findAccessToken(randomUUID())).toBeUndefined();
-    expect(await repository.tokenVersion(id)).toBe(0);
-    await repository.revoke(id, 'user_disconnected');
-    expect(await repository.tokenVersion(id)).toBe(1);
-    expect(await repository.tokenVersion(randomUUID())).toBeUndefined();
+    expect((await repository.refreshState(id))!.token_version).toBe(0);
+    const revoked = await repository.revoke(id, 'user_disconnected');
+    // The revocation answers the sealed token it erased (for the deregistration) and the new version.
+    expect(revoked).toMatchObject({ status: 'revoked', previous: 'active', previous_access_token: 'sealed-a', token_version: 1 });
+    expect((await repository.refreshState(id))!.token_version).toBe(1);
+    expect(await repository.refreshState(randomUUID())).toBeUndefined();
   });
 });
 
-describe('underLock', () => {
-  it('hands the locked row, sealed tokens included, and commits what the work changed', async () => {
+describe('refresh leases', () => {
+  const soon = () => new Date(Date.now() + 60_000);
+
+  it('claimRefresh: one caller wins the lease; a lapsed lease can be claimed again; a revoked connection never', async () => {
     const userId = await newUser();
-    const id = await insert(userId, 'garmin', { accessToken: 'sealed-old', refreshToken: null, tokenExpiresAt: PAST });
+    const id = await insert(userId, 'garmin', { accessToken: 'sealed-old', refreshToken: 'sealed-r', tokenExpiresAt: PAST });
+    const [first, second] = await Promise.all([repository.claimRefresh(id, 60), repository.claimRefresh(id, 60)]);
+    const won = [first, second].filter(Boolean);
+    expect(won).toHaveLength(1);
+    expect(won[0]).toMatchObject({ id, user_id: userId, provider: 'garmin', status: 'active', access_token: 'sealed-old', refresh_token: 'sealed-r', token_version: 0, refresh_failures: 0 });
+    expect(await repository.refreshState(id)).toMatchObject({ leased: true, token_version: 0 });
+    // A lease that lapsed (its holder died) is taken again.
+    await dataSource.query(`UPDATE connections SET refresh_lease_until = now() - interval '1 second' WHERE id = $1`, [id]);
+    expect(await repository.refreshState(id)).toMatchObject({ leased: false });
+    expect(await repository.claimRefresh(id, 60)).toBeDefined();
+    await repository.releaseRefresh(id, 0);
+    expect(await repository.refreshState(id)).toMatchObject({ leased: false, token_version: 0 });
+
+    const gone = await insert(await newUser(), 'polar');
+    await repository.revoke(gone, 'user_disconnected');
+    expect(await repository.claimRefresh(gone, 60)).toBeUndefined();
+    expect(await repository.claimRefresh(randomUUID(), 60)).toBeUndefined();
+  });
+
+  it('storeRefreshed writes both tokens only at the version claimed, clears the lease and the retry state', async () => {
+    const id = await insert(await newUser(), 'whoop');
+    const claim = (await repository.claimRefresh(id, 60))!;
+    await repository.deferRefresh(id, claim.token_version, soon());
+    expect(await stored(id)).toMatchObject({ token_version: 0 });
     const expiresAt = new Date('2030-01-01T00:00:00Z');
-    const seen = await repository.underLock(id, async (row, locked) => {
-      await locked.replaceTokens('sealed-new', 'sealed-refresh', expiresAt);
-      return row;
-    });
-    expect(seen).toMatchObject({ id, user_id: userId, provider: 'garmin', status: 'active', effective_status: 'expired', access_token: 'sealed-old', token_version: 0 });
-    expect(await stored(id)).toMatchObject({ access_token: 'sealed-new', refresh_token: 'sealed-refresh', token_expires_at: expiresAt, token_version: 1 });
-    expect(await repository.underLock(randomUUID(), async (row) => row)).toBeUndefined();
+    expect(await repository.storeRefreshed(id, 0, 'sealed-new', 'sealed-new-r', expiresAt)).toMatchObject({ id, status: 'active' });
+    expect(await stored(id)).toMatchObject({ access_token: 'sealed-new', refresh_token: 'sealed-new-r', token_expires_at: expiresAt, token_version: 1 });
+    const [state] = await dataSource.query(`SELECT refresh_lease_until, refresh_retry_at, refresh_failures FROM connections WHERE id = $1`, [id]);
+    expect(state).toEqual({ refresh_lease_until: null, refresh_retry_at: null, refresh_failures: 0 });
+    // A stale version writes nothing.
+    expect(await repository.storeRefreshed(id, 0, 'sealed-stale', null, null)).toBeUndefined();
+    expect(await stored(id)).toMatchObject({ access_token: 'sealed-new', token_version: 1 });
   });
 
-  it('rolls back what the work changed when it throws', async () => {
-    const id = await insert(await newUser(), 'strava', { accessToken: 'sealed-kept' });
-    await expect(
-      repository.underLock(id, async (_row, locked) => {
-        expect(await locked.revoke('refresh_failed')).toMatchObject({ status: 'revoked', previous: 'active' });
-        throw new Error('the provider did not answer');
-      }),
-    ).rejects.toThrow('the provider did not answer');
-    expect(await stored(id)).toMatchObject({ status: 'active', access_token: 'sealed-kept', token_version: 0 });
+  it('expireRefreshFailed: expired with reason refresh_failed and the tokens erased, only at the version claimed', async () => {
+    const id = await insert(await newUser(), 'oura');
+    expect(await repository.expireRefreshFailed(id, 7)).toBeUndefined();
+    expect(await repository.expireRefreshFailed(id, 0)).toMatchObject({ id, status: 'expired' });
+    expect(await stored(id)).toMatchObject({ status: 'expired', status_reason: 'refresh_failed', access_token: null, refresh_token: null, token_expires_at: null, token_version: 1 });
   });
 
-  it.skipIf(!ON_POSTGRESQL)('makes a second caller wait for the first one’s commit (PostgreSQL only: the embedded database has one session)', async () => {
-    const id = await insert(await newUser(), 'polar');
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const order: string[] = [];
-    const first = repository.underLock(id, async (_row, locked) => {
-      order.push('first locked');
-      await held;
-      await locked.replaceTokens('sealed-first', null, null);
-      order.push('first done');
-    });
-    await vi.waitFor(() => expect(order).toEqual(['first locked']));
-    const second = repository.underLock(id, async (row) => {
-      order.push('second locked');
-      return row;
-    });
-    await sleep(300);
-    expect(order).toEqual(['first locked']);
-    release();
-    const [, row] = await Promise.all([first, second]);
-    expect(order).toEqual(['first locked', 'first done', 'second locked']);
-    expect(row).toMatchObject({ access_token: 'sealed-first', token_version: 1 });
+  it('claimDue takes only due, refreshable, unheld connections not waiting for a retry, soonest first, and leases them', async () => {
+    const userId = await newUser();
+    const inFive = new Date(Date.now() + 5 * 60_000);
+    const inOne = new Date(Date.now() + 60_000);
+    const due = await insert(userId, 'garmin', { tokenExpiresAt: inFive });
+    const sooner = await insert(userId, 'strava', { tokenExpiresAt: inOne });
+    await insert(userId, 'whoop', { tokenExpiresAt: new Date(Date.now() + 3_600_000) }); // not due within 600 s
+    await insert(userId, 'oura', { tokenExpiresAt: inOne, refreshToken: null }); // nothing to refresh with
+    await insert(userId, 'coros', { tokenExpiresAt: inOne }); // an excluded provider
+    const waiting = await insert(userId, 'withings', { tokenExpiresAt: inOne });
+    await repository.deferRefresh(waiting, 0, new Date(Date.now() + 3_600_000));
+    const expired = await insert(userId, 'suunto', { tokenExpiresAt: inOne });
+    await repository.expire(expired, 'token_lapsed');
+
+    const mine = <T extends { user_id: string }>(rows: T[]) => rows.filter((row) => row.user_id === userId);
+    const claimed = mine(await repository.claimDue(600, 100, 60, ['coros', 'polar']));
+    expect(claimed.map((row) => row.id)).toEqual([sooner, due]);
+    // Held now: a second scan (another instance) gets neither.
+    expect(mine(await repository.claimDue(600, 100, 60, ['coros', 'polar']))).toEqual([]);
+    // Given back with a retry time in the past: due again.
+    await repository.deferRefresh(due, 0, PAST);
+    expect(mine(await repository.claimDue(600, 100, 60, []))).toEqual([expect.objectContaining({ id: due, refresh_failures: 1 })]);
+  });
+
+  it.skipIf(!ON_POSTGRESQL)('claimDue run by many callers at once never hands one connection to two of them (PostgreSQL only)', async () => {
+    const userId = await newUser();
+    const ids = [];
+    for (const provider of ['garmin', 'strava', 'whoop', 'oura', 'withings', 'suunto', 'fitbit'] as const) {
+      ids.push(await insert(userId, provider, { tokenExpiresAt: new Date(Date.now() + 1000) }));
+    }
+    const scans = await Promise.all(Array.from({ length: 6 }, () => repository.claimDue(600, 2, 60, [])));
+    const claimed = scans.flat().filter((row) => row.user_id === userId).map((row) => row.id);
+    expect(new Set(claimed).size).toBe(claimed.length);
+    expect(claimed.sort()).toEqual(ids.sort());
+  });
+
+  it('the scan reads the refresh index, not the table', async () => {
+    const [plan] = await dataSource.query(
+      `EXPLAIN (FORMAT JSON) SELECT id FROM connections WHERE status = 'active' AND refresh_token IS NOT NULL AND token_expires_at <= now() + interval '600 seconds' ORDER BY token_expires_at LIMIT 4`,
+    );
+    await dataSource.query('SET enable_seqscan = off');
+    try {
+      const [forced] = await dataSource.query(
+        `EXPLAIN (FORMAT JSON) SELECT id FROM connections WHERE status = 'active' AND refresh_token IS NOT NULL AND token_expires_at <= now() + interval '600 seconds' ORDER BY token_expires_at LIMIT 4`,
+      );
+      expect(JSON.stringify(forced)).toContain('ix_connections_refresh_due');
+    } finally {
+      await dataSource.query('SET enable_seqscan = on');
+    }
+    expect(plan).toBeDefined();
   });
 });
 
@@ -336,9 +386,9 @@ describe('deleteForUser', () => {
     const deleted = await dataSource.transaction((manager) => repository.deleteForUser(manager, userId));
     const byId = Object.fromEntries(deleted.map((row) => [row.id, row]));
     expect(byId).toEqual({
-      [active]: { id: active, user_id: userId, provider: 'garmin', status: 'active' },
-      [lapsed]: { id: lapsed, user_id: userId, provider: 'strava', status: 'expired' },
-      [revoked]: { id: revoked, user_id: userId, provider: 'polar', status: 'revoked' },
+      [active]: { id: active, user_id: userId, provider: 'garmin', provider_user_id: null, status: 'active', access_token: expect.stringMatching(/^sealed-access-/), token_version: 0 },
+      [lapsed]: { id: lapsed, user_id: userId, provider: 'strava', provider_user_id: null, status: 'expired', access_token: expect.stringMatching(/^sealed-access-/), token_version: 0 },
+      [revoked]: { id: revoked, user_id: userId, provider: 'polar', provider_user_id: null, status: 'revoked', access_token: null, token_version: 0 },
     });
     expect(await repository.listForUser(userId, null, null)).toEqual([]);
     expect(await repository.findById(kept)).toBeDefined();

@@ -48,11 +48,12 @@ interface AccessTokenRow {
   access_token: string | null;
 }
 
-/** A connection as read under its row lock, sealed tokens included. */
-interface LockedConnectionRow {
+/** A connection whose refresh a caller has claimed (its lease is held), sealed tokens included. */
+export interface ClaimedConnectionRow {
   id: string;
   user_id: string;
   provider: Provider;
+  provider_user_id: string | null;
   /** As stored. */
   status: ConnectionStatus;
   /** As a reader sees it. */
@@ -60,23 +61,36 @@ interface LockedConnectionRow {
   access_token: string | null;
   refresh_token: string | null;
   token_expires_at: Date | null;
+  /** The version the claim saw: every write of the outcome checks it. */
   token_version: number;
+  /** Background refreshes failed in a row before this one. */
+  refresh_failures: number;
 }
 
-/** What may be done to a connection while its row is locked (see ConnectionsRepository.underLock). */
-interface LockedConnection {
-  /** Revokes it and erases its tokens; the row as revoked, or undefined if it already was. */
-  revoke(reason: string): Promise<ChangedConnectionRow | undefined>;
-  /** Replaces its sealed tokens and makes it active again, bumping token_version. */
-  replaceTokens(accessToken: string, refreshToken: string | null, expiresAt: Date | null): Promise<void>;
-}
-
-/** A connection deleted with its user: the status it had (as a reader saw it). */
-interface DeletedConnectionRow {
-  id: string;
+/** Where a connection's refresh stands, for a caller that could not claim it. */
+export interface RefreshStateRow {
   user_id: string;
   provider: Provider;
   status: ConnectionStatus;
+  effective_status: ConnectionStatus;
+  /** Another caller holds the refresh and its lease has not lapsed. */
+  leased: boolean;
+  token_version: number;
+  access_token: string | null;
+}
+
+/** A connection revoked, with the sealed access token it held until then (null if none), for a deregistration. */
+export type RevokedConnectionRow = ChangedConnectionRow & { previous_access_token: string | null; token_version: number };
+
+/** A connection deleted with its user: the status it had (as a reader saw it), and the sealed access token it held. */
+export interface DeletedConnectionRow {
+  id: string;
+  user_id: string;
+  provider: Provider;
+  provider_user_id: string | null;
+  status: ConnectionStatus;
+  access_token: string | null;
+  token_version: number;
 }
 
 /** A connection written as it is, times and id included (the demo data). */
@@ -138,6 +152,7 @@ const UPSERT = `
     status_reason = NULL,
     last_synced_at = coalesce(EXCLUDED.last_synced_at, c.last_synced_at),
     token_version = c.token_version + 1,
+    refresh_lease_until = NULL, refresh_retry_at = NULL, refresh_failures = 0,
     updated_at = now()
   WHERE EXISTS (SELECT 1 FROM previous)
   RETURNING ${COLUMNS}, (SELECT status FROM previous) AS previous`;
@@ -158,14 +173,15 @@ const OTHER_HOLDER = `
 // Erases the tokens in any case; `previous` tells whether the status changed. Nothing at all changes
 // (updated_at included) for a connection already revoked with its tokens erased.
 const REVOKE = `
-  WITH previous AS (SELECT id, status FROM connections WHERE id = $1 FOR UPDATE)
+  WITH previous AS (SELECT id, status, access_token FROM connections WHERE id = $1 FOR UPDATE)
   UPDATE connections c
      SET status = 'revoked', status_reason = CASE WHEN previous.status = 'revoked' THEN c.status_reason ELSE $2 END,
          access_token = NULL, refresh_token = NULL, token_expires_at = NULL,
-         token_version = c.token_version + 1, updated_at = now()
+         token_version = c.token_version + 1, refresh_lease_until = NULL, refresh_retry_at = NULL, refresh_failures = 0,
+         updated_at = now()
     FROM previous
    WHERE c.id = previous.id AND NOT (c.status = 'revoked' AND c.access_token IS NULL AND c.refresh_token IS NULL)
-  RETURNING ${COLUMNS}, previous.status AS previous`;
+  RETURNING ${COLUMNS}, previous.status AS previous, previous.access_token AS previous_access_token, c.token_version`;
 
 // Only an active connection expires: a revoked one stays revoked. Tokens are kept for a refresh.
 const EXPIRE = `
@@ -190,20 +206,70 @@ const FIND_BY_PROVIDER_USER = `
 
 const ACCESS_TOKEN = `SELECT c.user_id, c.provider, ${EFFECTIVE_STATUS} AS status, c.access_token FROM connections c WHERE c.id = $1`;
 
-const LOCK = `
-  SELECT c.id, c.user_id, c.provider, c.status, ${EFFECTIVE_STATUS} AS effective_status,
-         c.access_token, c.refresh_token, c.token_expires_at, c.token_version
-    FROM connections c WHERE c.id = $1 FOR UPDATE`;
+const CLAIMED = `c.id, c.user_id, c.provider, c.provider_user_id, c.status, ${EFFECTIVE_STATUS} AS effective_status,
+  c.access_token, c.refresh_token, c.token_expires_at, c.token_version, c.refresh_failures`;
 
-const REPLACE_TOKENS = `
-  UPDATE connections SET access_token = $2, refresh_token = $3, token_expires_at = $4, status = 'active',
-         status_reason = NULL, token_version = token_version + 1, updated_at = now()
-   WHERE id = $1`;
+// Only one caller wins a connection's lease: the others find it held (or the connection revoked).
+const CLAIM_REFRESH = `
+  UPDATE connections c SET refresh_lease_until = now() + make_interval(secs => $2)
+   WHERE c.id = $1 AND c.status <> 'revoked' AND (c.refresh_lease_until IS NULL OR c.refresh_lease_until < now())
+  RETURNING ${CLAIMED}`;
+
+// The refresher's scan: by ix_connections_refresh_due, only connections whose token lapses within $1
+// seconds, skipping rows another instance is claiming (row locks) or holds (unlapsed leases) and
+// those waiting for a retry; the lease is taken in the same statement.
+const CLAIM_DUE = `
+  UPDATE connections c SET refresh_lease_until = now() + make_interval(secs => $3)
+    FROM (SELECT id FROM connections
+           WHERE status = 'active' AND refresh_token IS NOT NULL
+             AND token_expires_at <= now() + make_interval(secs => $1)
+             AND (refresh_retry_at IS NULL OR refresh_retry_at <= now())
+             AND (refresh_lease_until IS NULL OR refresh_lease_until < now())
+             AND provider <> ALL($4::text[])
+           ORDER BY token_expires_at
+           LIMIT $2
+           FOR UPDATE SKIP LOCKED) due
+   WHERE c.id = due.id
+  RETURNING ${CLAIMED}`;
+
+const REFRESH_STATE = `
+  SELECT c.user_id, c.provider, c.status, ${EFFECTIVE_STATUS} AS effective_status,
+         coalesce(c.refresh_lease_until > now(), false) AS leased, c.token_version, c.access_token
+    FROM connections c WHERE c.id = $1`;
+
+// Both tokens in one statement, before the new access token is handed to anyone; only if nothing
+// wrote the tokens since the claim (the version), and never on a revoked connection.
+const STORE_REFRESHED = `
+  UPDATE connections c SET access_token = $3, refresh_token = $4, token_expires_at = $5, status = 'active',
+         status_reason = NULL, token_version = c.token_version + 1,
+         refresh_lease_until = NULL, refresh_retry_at = NULL, refresh_failures = 0, updated_at = now()
+   WHERE c.id = $1 AND c.token_version = $2 AND c.status <> 'revoked'
+  RETURNING ${COLUMNS}`;
+
+const RELEASE_REFRESH = `
+  UPDATE connections SET refresh_lease_until = NULL WHERE id = $1 AND token_version = $2`;
+
+const DEFER_REFRESH = `
+  UPDATE connections SET refresh_lease_until = NULL, refresh_retry_at = $3, refresh_failures = refresh_failures + 1
+   WHERE id = $1 AND token_version = $2`;
+
+// A refresh token the provider rejected: `expired`, tokens erased (they are of no use any more).
+const EXPIRE_REFRESH_FAILED = `
+  UPDATE connections c SET status = 'expired', status_reason = 'refresh_failed',
+         access_token = NULL, refresh_token = NULL, token_expires_at = NULL, token_version = c.token_version + 1,
+         refresh_lease_until = NULL, refresh_retry_at = NULL, refresh_failures = 0, updated_at = now()
+   WHERE c.id = $1 AND c.token_version = $2 AND c.status <> 'revoked'
+  RETURNING ${COLUMNS}`;
+
+const UPDATE_SCOPE = `
+  UPDATE connections c SET scope = $2, updated_at = now() WHERE c.id = $1 AND c.scope IS DISTINCT FROM $2
+  RETURNING ${COLUMNS}`;
 
 // A CTE, so that the statement answers rows whatever the driver makes of a bare DELETE … RETURNING.
 const DELETE_FOR_USER = `
-  WITH gone AS (DELETE FROM connections c WHERE c.user_id = $1 RETURNING c.id, c.user_id, c.provider, ${EFFECTIVE_STATUS} AS status)
-  SELECT id, user_id, provider, status FROM gone`;
+  WITH gone AS (DELETE FROM connections c WHERE c.user_id = $1
+                 RETURNING c.id, c.user_id, c.provider, c.provider_user_id, ${EFFECTIVE_STATUS} AS status, c.access_token, c.token_version)
+  SELECT id, user_id, provider, provider_user_id, status, access_token, token_version FROM gone`;
 
 /**
  * Every statement on `connections`: the only place, with the entity and the migrations, that knows
@@ -277,9 +343,16 @@ export class ConnectionsRepository {
    * Revokes the connection (with `reason`, unless it was revoked already) and erases its tokens.
    * Undefined when nothing changed (already revoked, tokens erased) or there is no such connection.
    */
-  async revoke(id: string, reason: string): Promise<ChangedConnectionRow | undefined> {
-    const [row] = await this.sql.rows<ChangedConnectionRow>(REVOKE, [id, reason]);
+  async revoke(id: string, reason: string, client?: PoolClient): Promise<RevokedConnectionRow | undefined> {
+    const [row] = client
+      ? (await client.query<RevokedConnectionRow>(REVOKE, [id, reason])).rows
+      : await this.sql.rows<RevokedConnectionRow>(REVOKE, [id, reason]);
     return row;
+  }
+
+  /** Runs `work` in one transaction on one connection: committed if it resolves, rolled back if it throws. */
+  transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return this.sql.transaction(work);
   }
 
   /**
@@ -318,33 +391,61 @@ export class ConnectionsRepository {
     return row;
   }
 
-  /** The connection's token_version, bumped whenever its tokens are replaced or erased. */
-  async tokenVersion(id: string): Promise<number | undefined> {
-    const found = await this.connections.findOne({ select: { id: true, tokenVersion: true }, where: { id } });
-    return found?.tokenVersion;
+  /**
+   * Claims the connection's refresh: its lease, held for `leaseSeconds`, unless another caller holds an
+   * unlapsed one or the connection is revoked (then undefined). The row with its sealed tokens.
+   */
+  async claimRefresh(id: string, leaseSeconds: number): Promise<ClaimedConnectionRow | undefined> {
+    const [row] = await this.sql.rows<ClaimedConnectionRow>(CLAIM_REFRESH, [id, leaseSeconds]);
+    return row;
   }
 
   /**
-   * Runs `work` in one transaction that holds the connection's row locked (`SELECT … FOR UPDATE`),
-   * so that callers doing the same, in this process or another, take turns. `work` gets the row
-   * (undefined: no such connection) and what it may change under the lock. Committed if `work`
-   * resolves, rolled back if it throws.
+   * Claims at most `limit` active connections whose access token lapses within `aheadSeconds` and that
+   * hold a refresh token, not waiting for a retry, not held by another caller, and not of the
+   * `excluded` providers; the soonest to lapse first.
    */
-  underLock<T>(id: string, work: (row: LockedConnectionRow | undefined, locked: LockedConnection) => Promise<T>): Promise<T> {
-    return this.sql.transaction(async (client: PoolClient) => {
-      const {
-        rows: [row],
-      } = await client.query<LockedConnectionRow>(LOCK, [id]);
-      return work(row, {
-        async revoke(reason) {
-          const { rows } = await client.query<ChangedConnectionRow>(REVOKE, [id, reason]);
-          return rows[0];
-        },
-        async replaceTokens(accessToken, refreshToken, expiresAt) {
-          await client.query(REPLACE_TOKENS, [id, accessToken, refreshToken, expiresAt]);
-        },
-      });
-    });
+  claimDue(aheadSeconds: number, limit: number, leaseSeconds: number, excluded: readonly Provider[]): Promise<ClaimedConnectionRow[]> {
+    return this.sql.rows<ClaimedConnectionRow>(CLAIM_DUE, [aheadSeconds, limit, leaseSeconds, excluded]);
+  }
+
+  async refreshState(id: string): Promise<RefreshStateRow | undefined> {
+    const [row] = await this.sql.rows<RefreshStateRow>(REFRESH_STATE, [id]);
+    return row;
+  }
+
+  /** Stores refreshed (sealed) tokens, if the version is still `version`; the row, or undefined when something else wrote first. */
+  async storeRefreshed(
+    id: string,
+    version: number,
+    accessToken: string,
+    refreshToken: string | null,
+    expiresAt: Date | null,
+  ): Promise<ConnectionRow | undefined> {
+    const [row] = await this.sql.rows<ConnectionRow>(STORE_REFRESHED, [id, version, accessToken, refreshToken, expiresAt]);
+    return row;
+  }
+
+  /** Gives up the lease, changing nothing else (if the version is still `version`). */
+  async releaseRefresh(id: string, version: number): Promise<void> {
+    await this.sql.rows(RELEASE_REFRESH, [id, version]);
+  }
+
+  /** Gives up the lease after a failed background refresh, not to be tried again before `retryAt`. */
+  async deferRefresh(id: string, version: number, retryAt: Date): Promise<void> {
+    await this.sql.rows(DEFER_REFRESH, [id, version, retryAt]);
+  }
+
+  /** Stores `expired` (refresh_failed) with the tokens erased, if the version is still `version`. */
+  async expireRefreshFailed(id: string, version: number): Promise<ConnectionRow | undefined> {
+    const [row] = await this.sql.rows<ConnectionRow>(EXPIRE_REFRESH_FAILED, [id, version]);
+    return row;
+  }
+
+  /** Replaces the scope; undefined when it was the same already or there is no such connection. */
+  async updateScope(id: string, scope: string | null): Promise<ConnectionRow | undefined> {
+    const [row] = await this.sql.rows<ConnectionRow>(UPDATE_SCOPE, [id, scope]);
+    return row;
   }
 
   /** Deletes every connection of the user, tokens and all, in the caller's transaction; the rows deleted. */

@@ -1,13 +1,23 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { EventEmitter2, OnEvent } from '@nestjs/event-emitter';
 import { UUID_PATTERN } from '../common/validation.js';
+import { JobsService } from '../jobs/jobs.service.js';
+import type { SqlExecutor } from '../jobs/jobs.repository.js';
 import { TokenCipher, tokenContext } from '../crypto/token-cipher.js';
 import { UserNotFoundError } from '../users/user.errors.js';
 import { USER_EVENTS, type UserDeletingEvent } from '../users/user.events.js';
 import { UsersService } from '../users/users.service.js';
 import { AccountInUseError, ConnectionNotActiveError, ConnectionNotFoundError } from './connection.errors.js';
 import { CONNECTION_EVENTS, type ConnectionEvent, emitConnectionEvent, type StatusReason } from './connection.events.js';
-import { type ChangedConnectionRow, type ConnectionRow, ConnectionsRepository, type ConnectionValues } from './connections.repository.js';
+import {
+  type ChangedConnectionRow,
+  type ClaimedConnectionRow,
+  type ConnectionRow,
+  ConnectionsRepository,
+  type ConnectionValues,
+  type RefreshStateRow,
+} from './connections.repository.js';
+import { DEREGISTRATION_JOB, DEREGISTRATION_RETRY_FOR_MS, type DeregistrationPayload } from './deregistration-job.js';
 import { type ConnectionResponse, toConnectionResponse } from './dto/connection-response.js';
 import type { ConnectionStatus, Provider } from './providers.js';
 
@@ -52,8 +62,26 @@ export type RefreshOutcome =
   | { outcome: 'refreshed'; accessToken: string }
   /** A racing call refreshed them while this one waited; its token is returned and nothing was refreshed again. */
   | { outcome: 'already_refreshed'; accessToken: string }
-  /** The provider rejected the grant: the connection is now revoked (reason refresh_failed). */
-  | { outcome: 'revoked' };
+  /**
+   * The refresher reported the grant rejected twice (re-read in between, in case a racing caller had
+   * rotated the tokens): the connection is now expired (reason refresh_failed), its tokens erased.
+   */
+  | { outcome: 'expired' };
+
+/** How long one refresh holds a connection's lease (REFRESH_LEASE_SECONDS, from PROVIDER_TIMEOUT_MS). */
+export const REFRESH_LEASE_SECONDS = Symbol('REFRESH_LEASE_SECONDS');
+
+/** A connection the background refresher claimed (claimDueRefreshes), to hand to refreshClaimed(). */
+export interface RefreshClaim {
+  readonly connection_id: string;
+  readonly user_id: string;
+  readonly provider: Provider;
+  /** Background refreshes that failed in a row before this one. */
+  readonly failures: number;
+}
+
+/** How long a caller that finds another one's refresh under way checks again for its outcome. */
+const WAIT_STEP_MS = 50;
 
 /**
  * Which wearable providers each user has connected. Other Nest modules use this service; its
@@ -66,12 +94,15 @@ export type RefreshOutcome =
 @Injectable()
 export class ConnectionsService {
   private readonly refreshing = new Map<string, Promise<RefreshOutcome>>();
+  private readonly claims = new WeakMap<RefreshClaim, ClaimedConnectionRow>();
 
   constructor(
     private readonly repository: ConnectionsRepository,
     private readonly cipher: TokenCipher,
     private readonly events: EventEmitter2,
     private readonly users: UsersService,
+    private readonly jobs: JobsService,
+    @Inject(REFRESH_LEASE_SECONDS) private readonly leaseSeconds: number,
   ) {}
 
   /**
@@ -152,11 +183,38 @@ export class ConnectionsService {
 
   /**
    * Revokes the connection and erases its tokens. Emits connection.revoked with the reason, unless
-   * it was revoked already (then nothing changes). Throws ConnectionNotFoundError.
+   * it was revoked already (then nothing changes). With `deregister` (the default for reason
+   * user_disconnected), the grant is also ended at the provider, in the background: a durable job
+   * written in the same transaction keeps the access token (sealed) until it has run. Not for reason
+   * provider_deregistered: the provider ended the grant itself. Throws ConnectionNotFoundError.
    */
-  async markRevoked(connectionId: string, reason: StatusReason): Promise<ConnectionResponse> {
+  async markRevoked(
+    connectionId: string,
+    reason: StatusReason,
+    { deregister = reason === 'user_disconnected' }: { deregister?: boolean } = {},
+  ): Promise<ConnectionResponse> {
     connectionId = uuidOr(connectionId, ConnectionNotFoundError);
-    return this.announced(await this.repository.revoke(connectionId, reason), CONNECTION_EVENTS.revoked, connectionId, reason);
+    const revoked = deregister
+      ? await this.repository.transaction(async (client) => {
+          const row = await this.repository.revoke(connectionId, reason, client);
+          if (row?.previous_access_token) {
+            await this.enqueueDeregistration(row, row.previous_access_token, reason, (text, values) => client.query(text, values));
+          }
+          return row;
+        })
+      : await this.repository.revoke(connectionId, reason);
+    return this.announced(revoked, CONNECTION_EVENTS.revoked, connectionId, reason);
+  }
+
+  /**
+   * Replaces the connection's granted scope (a provider told us the user changed the permissions).
+   * Throws ConnectionNotFoundError.
+   */
+  async updateScope(connectionId: string, scope: string | null): Promise<ConnectionResponse> {
+    connectionId = uuidOr(connectionId, ConnectionNotFoundError);
+    const row = (await this.repository.updateScope(connectionId, scope)) ?? (await this.repository.findById(connectionId));
+    if (!row) throw new ConnectionNotFoundError();
+    return toConnectionResponse(row);
   }
 
   /**
@@ -174,10 +232,23 @@ export class ConnectionsService {
    * repeating it changes nothing. Throws UserNotFoundError or ConnectionNotFoundError.
    */
   async disconnect(userId: string, provider: Provider): Promise<ConnectionResponse> {
+    return this.markRevoked(await this.idOf(userId, provider), 'user_disconnected');
+  }
+
+  /** One connection by its id. Throws ConnectionNotFoundError. */
+  async get(connectionId: string): Promise<ConnectionResponse> {
+    connectionId = uuidOr(connectionId, ConnectionNotFoundError);
+    const row = await this.repository.findById(connectionId);
+    if (!row) throw new ConnectionNotFoundError();
+    return toConnectionResponse(row);
+  }
+
+  /** The id of the user's connection to the provider. Throws UserNotFoundError or ConnectionNotFoundError. */
+  async idOf(userId: string, provider: Provider): Promise<string> {
     userId = uuidOr(userId, UserNotFoundError);
     const id = await this.repository.findId(userId, provider);
     if (id === undefined) throw (await this.users.exists(userId)) ? new ConnectionNotFoundError() : new UserNotFoundError();
-    return this.markRevoked(id, 'user_disconnected');
+    return id;
   }
 
   /** The connections of a provider's account (usually one), for webhooks that know only the provider's user id. */
@@ -198,10 +269,15 @@ export class ConnectionsService {
   }
 
   /**
-   * Refreshes the connection's tokens with `refresher` (which calls the provider), holding the row
-   * locked so that callers racing for the same connection, in this process or another, refresh it
-   * once: the others get the new token without calling their refresher. A rejected grant revokes
-   * the connection (reason refresh_failed). Throws ConnectionNotFoundError, or
+   * Refreshes the connection's tokens with `refresher` (which calls the provider). The connection is
+   * claimed with a short lease (one statement only one caller wins), the refresher runs with no
+   * transaction and no database connection held, and the new tokens, both of them, are stored in one
+   * statement that checks the tokens are still those it refreshed, before the access token is returned.
+   * Callers racing for one connection, in this process or another, refresh it once: the others wait
+   * for that outcome and get its token (`already_refreshed`). A grant the refresher reports rejected
+   * is re-read (a racing caller may have rotated it) and tried once more; rejected again, the
+   * connection becomes expired (reason refresh_failed), its tokens erased. What the refresher throws
+   * leaves the connection as it was and reaches the caller. Throws ConnectionNotFoundError, or
    * ConnectionNotActiveError for a revoked connection.
    */
   refreshTokens(connectionId: string, refresher: Refresher): Promise<RefreshOutcome> {
@@ -210,14 +286,119 @@ export class ConnectionsService {
     } catch (error) {
       return Promise.reject(error);
     }
-    // Callers in this process share one refresh; the row lock serialises those of other processes.
+    // Callers in this process share one refresh; the lease makes those of other processes wait for it.
     const running = this.refreshing.get(connectionId);
     if (running) {
       return running.then((result) => (result.outcome === 'refreshed' ? { ...result, outcome: 'already_refreshed' } : result));
     }
-    const run = this.refreshUnderLock(connectionId, refresher).finally(() => this.refreshing.delete(connectionId));
+    const run = this.claimAndRefresh(connectionId, refresher).finally(() => this.refreshing.delete(connectionId));
     this.refreshing.set(connectionId, run);
     return run;
+  }
+
+  /**
+   * For the background refresher: claims (leases) at most `limit` active connections whose access
+   * token lapses within `aheadSeconds` and that hold a refresh token, except those of `excluded`
+   * providers and those waiting for a retry. Instances claiming at once never get the same connection.
+   */
+  async claimDueRefreshes(aheadSeconds: number, limit: number, excluded: readonly Provider[]): Promise<RefreshClaim[]> {
+    const rows = await this.repository.claimDue(aheadSeconds, limit, this.leaseSeconds, excluded);
+    return rows.map((row) => {
+      const claim: RefreshClaim = { connection_id: row.id, user_id: row.user_id, provider: row.provider, failures: row.refresh_failures };
+      this.claims.set(claim, row);
+      return claim;
+    });
+  }
+
+  /**
+   * Refreshes a connection claimDueRefreshes() claimed, as refreshTokens() does. When the refresher
+   * throws, `retryAt(error)` says when to try again (the connection waits until then, its failure
+   * count one higher); the error is rethrown.
+   */
+  refreshClaimed(claim: RefreshClaim, refresher: Refresher, retryAt: (error: unknown) => Date): Promise<RefreshOutcome> {
+    const row = this.claims.get(claim);
+    if (!row) return Promise.reject(new TypeError('refreshClaimed() takes a claim of claimDueRefreshes()'));
+    this.claims.delete(claim);
+    const run = this.refreshLeased(row, refresher, retryAt).finally(() => this.refreshing.delete(row.id));
+    this.refreshing.set(row.id, run);
+    return run;
+  }
+
+  /** Claims the lease and refreshes, or waits for the caller that holds it and takes its outcome. */
+  private async claimAndRefresh(connectionId: string, refresher: Refresher): Promise<RefreshOutcome> {
+    for (;;) {
+      const row = await this.repository.claimRefresh(connectionId, this.leaseSeconds);
+      if (row) return this.refreshLeased(row, refresher);
+      const state = await this.repository.refreshState(connectionId);
+      if (!state) throw new ConnectionNotFoundError();
+      if (state.status === 'revoked') throw new ConnectionNotActiveError('revoked');
+      // Another caller holds the lease: wait until it wrote an outcome, or gave the lease up (then
+      // claim it: its refresh failed), or the lease lapsed (its process died).
+      const seen = state.token_version;
+      let now: RefreshStateRow | undefined = state;
+      while (now && now.leased && now.token_version === seen) {
+        await new Promise((resolve) => setTimeout(resolve, WAIT_STEP_MS));
+        now = await this.repository.refreshState(connectionId);
+      }
+      if (!now) throw new ConnectionNotFoundError();
+      if (now.token_version !== seen) return this.outcomeOfOther(now);
+    }
+  }
+
+  private async refreshLeased(row: ClaimedConnectionRow, refresher: Refresher, retryAt?: (error: unknown) => Date): Promise<RefreshOutcome> {
+    const context = (field: 'access_token' | 'refresh_token') => tokenContext(row.user_id, row.provider, field);
+    const open = (value: string | null, field: 'access_token' | 'refresh_token') => (value === null ? null : this.cipher.decrypt(value, context(field)));
+    const current: CurrentTokens = {
+      accessToken: open(row.access_token, 'access_token'),
+      refreshToken: open(row.refresh_token, 'refresh_token'),
+      expiresAt: row.token_expires_at,
+    };
+    const attempt = async (): Promise<RefreshResult> => {
+      try {
+        return await refresher(current);
+      } catch (error) {
+        if (retryAt) await this.repository.deferRefresh(row.id, row.token_version, retryAt(error));
+        else await this.repository.releaseRefresh(row.id, row.token_version);
+        throw error;
+      }
+    };
+
+    let result = await attempt();
+    if ('rejected' in result) {
+      // A caller whose lease lapsed, or a new link, may have replaced the tokens meanwhile: theirs stand.
+      const now = await this.repository.refreshState(row.id);
+      if (!now) throw new ConnectionNotFoundError();
+      if (now.token_version !== row.token_version) return this.outcomeOfOther(now);
+      result = await attempt();
+    }
+    if ('rejected' in result) {
+      const expired = await this.repository.expireRefreshFailed(row.id, row.token_version);
+      if (!expired) return this.outcomeOfOther(await this.repository.refreshState(row.id));
+      if (row.effective_status === 'active') this.emit(CONNECTION_EVENTS.expired, expired, 'refresh_failed');
+      return { outcome: 'expired' };
+    }
+
+    const refreshToken = result.refreshToken === undefined ? current.refreshToken : result.refreshToken;
+    const stored = await this.repository.storeRefreshed(
+      row.id,
+      row.token_version,
+      this.cipher.encrypt(result.accessToken, context('access_token')),
+      refreshToken ? this.cipher.encrypt(refreshToken, context('refresh_token')) : null,
+      result.expiresAt ?? null,
+    );
+    if (!stored) return this.outcomeOfOther(await this.repository.refreshState(row.id));
+    // An expired connection that a refresh brought back is announced as a re-link.
+    if (row.effective_status !== 'active') this.emit(CONNECTION_EVENTS.created, stored, 'refreshed');
+    return { outcome: 'refreshed', accessToken: result.accessToken };
+  }
+
+  /** What a caller gets when another one wrote the connection's tokens first. */
+  private outcomeOfOther(state: RefreshStateRow | undefined): RefreshOutcome {
+    if (!state) throw new ConnectionNotFoundError();
+    if (state.status === 'revoked') throw new ConnectionNotActiveError('revoked');
+    if (state.access_token === null) return { outcome: 'expired' };
+    const accessToken = this.cipher.decrypt(state.access_token, tokenContext(state.user_id, state.provider, 'access_token'));
+    return { outcome: 'already_refreshed', accessToken };
   }
 
   /**
@@ -238,50 +419,35 @@ export class ConnectionsService {
   @OnEvent(USER_EVENTS.deleting, { suppressErrors: false })
   async onUserDeleting(event: UserDeletingEvent): Promise<void> {
     const deleted = await this.repository.deleteForUser(event.manager, event.user_id);
+    for (const row of deleted) {
+      if (row.access_token) {
+        await this.enqueueDeregistration(row, row.access_token, 'user_deleted', (text, values) => event.manager.query(text, values));
+      }
+    }
     event.afterCommit(() => {
       for (const row of deleted) if (row.status === 'active') this.emit(CONNECTION_EVENTS.revoked, row, 'user_deleted');
     });
   }
 
-  private async refreshUnderLock(connectionId: string, refresher: Refresher): Promise<RefreshOutcome> {
-    // The version before waiting for the lock: if it differs once the lock is held, a racing call refreshed.
-    const seen = await this.repository.tokenVersion(connectionId);
-    if (seen === undefined) throw new ConnectionNotFoundError();
-    let revoked: ChangedConnectionRow | undefined;
-    let reactivated: Pick<ConnectionRow, 'id' | 'user_id' | 'provider'> | undefined;
-    const outcome = await this.repository.underLock<RefreshOutcome>(connectionId, async (row, locked) => {
-      if (!row) throw new ConnectionNotFoundError();
-      if (row.status === 'revoked') throw new ConnectionNotActiveError('revoked');
-      const context = (field: 'access_token' | 'refresh_token') => tokenContext(row.user_id, row.provider, field);
-      const open = (value: string | null, field: 'access_token' | 'refresh_token') =>
-        value === null ? null : this.cipher.decrypt(value, context(field));
-      const current = {
-        accessToken: open(row.access_token, 'access_token'),
-        refreshToken: open(row.refresh_token, 'refresh_token'),
-        expiresAt: row.token_expires_at,
-      };
-      if (row.token_version !== seen && current.accessToken !== null) {
-        return { outcome: 'already_refreshed', accessToken: current.accessToken };
-      }
-
-      const result = await refresher(current);
-      if ('rejected' in result) {
-        revoked = await locked.revoke('refresh_failed');
-        return { outcome: 'revoked' };
-      }
-      const refreshToken = result.refreshToken === undefined ? current.refreshToken : result.refreshToken;
-      await locked.replaceTokens(
-        this.cipher.encrypt(result.accessToken, context('access_token')),
-        refreshToken ? this.cipher.encrypt(refreshToken, context('refresh_token')) : null,
-        result.expiresAt ?? null,
-      );
-      if (row.effective_status !== 'active') reactivated = row;
-      return { outcome: 'refreshed', accessToken: result.accessToken };
-    });
-    if (revoked) this.emit(CONNECTION_EVENTS.revoked, revoked, 'refresh_failed');
-    // An expired connection that a refresh brought back is announced as a re-link.
-    if (reactivated) this.emit(CONNECTION_EVENTS.created, reactivated, 'refreshed');
-    return outcome;
+  /** Writes the job that ends the grant at the provider, in the caller's transaction (`exec`). */
+  private async enqueueDeregistration(
+    row: { id: string; user_id: string; provider: Provider; provider_user_id: string | null; token_version: number },
+    sealedAccessToken: string,
+    reason: string,
+    exec: SqlExecutor,
+  ): Promise<void> {
+    const payload: DeregistrationPayload = {
+      connection_id: row.id,
+      user_id: row.user_id,
+      provider: row.provider,
+      provider_user_id: row.provider_user_id,
+      token_version: row.token_version,
+      reason,
+    };
+    await this.jobs.enqueue(
+      { kind: DEREGISTRATION_JOB, payload: { ...payload }, secret: sealedAccessToken, deadline: new Date(Date.now() + DEREGISTRATION_RETRY_FOR_MS) },
+      exec,
+    );
   }
 
   /** What upsert() stores for a connection: its tokens sealed to it, none for a revoked one. */

@@ -20,3 +20,10 @@ export function userId(value: unknown, provider: Provider, where: string): strin
 export function scopesOf(scope: string | null | undefined): string[] {
   return (scope ?? '').split(/[\s,]+/).filter(Boolean);
 }
+
+/** An account id in a provider's notice (a number or a short non-empty string) as a string; undefined for anything else. */
+export function noticeUserId(value: unknown): string | undefined {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+  if (typeof value === 'string' && value.trim() !== '' && value.length <= 255) return value;
+  return undefined;
+}

@@ -1,5 +1,5 @@
-import { bearer, member, userId } from './adapter-support.js';
-import type { ProviderAdapter } from './provider-adapter.js';
+import { bearer, member, noticeUserId, userId } from './adapter-support.js';
+import type { ProviderAdapter, ProviderNotice } from './provider-adapter.js';
 import { ProviderError } from './provider-error.js';
 
 const USER_ID = 'https://apis.garmin.com/wellness-api/rest/user/id';
@@ -36,5 +36,34 @@ export const garmin: ProviderAdapter = {
 
   deregister(accessToken, { http }) {
     return http.request(REGISTRATION, { method: 'DELETE', headers: bearer(accessToken) });
+  },
+
+  /**
+   * Garmin's Health API pushes (Push/Ping specification): `{"deregistrations": [{"userId",
+   * "userAccessToken"}]}` when a user removes the app at Garmin Connect, and `{"userPermissionsChange":
+   * [{"userId", "permissions": [...], …}]}` when they change what it may read. Garmin does not sign
+   * its pushes: the secret in the URL is what tells them from a forgery. Only the user ids and
+   * permissions are read (the access token a deregistration carries is never looked at).
+   */
+  notices: {
+    read(body, max) {
+      const deregistrations = member(body, 'deregistrations');
+      const changes = member(body, 'userPermissionsChange');
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+      if ((deregistrations !== undefined && !Array.isArray(deregistrations)) || (changes !== undefined && !Array.isArray(changes))) return undefined;
+      const notices: ProviderNotice[] = [];
+      for (const entry of (deregistrations ?? []) as unknown[]) {
+        const id = noticeUserId(member(entry, 'userId'));
+        if (id === undefined) return undefined;
+        notices.push({ kind: 'deauthorized', providerUserId: id });
+      }
+      for (const entry of (changes ?? []) as unknown[]) {
+        const id = noticeUserId(member(entry, 'userId'));
+        const permissions = member(entry, 'permissions');
+        if (id === undefined || !Array.isArray(permissions) || !permissions.every((p) => typeof p === 'string' && p.length <= 100)) return undefined;
+        notices.push({ kind: 'permissions', providerUserId: id, scope: permissions.length > 0 ? permissions.join(' ') : null });
+      }
+      return notices.length > max ? undefined : notices;
+    },
   },
 };

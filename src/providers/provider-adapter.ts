@@ -108,4 +108,22 @@ export interface ProviderAdapter {
    * 2xx done; 401, 403 or 404 the grant or user is already gone; anything else a failure.
    */
   deregister(accessToken: string, ctx: DeregisterContext): Promise<Response>;
+  /** How the provider's notices to /webhooks/providers/{provider}/{token} are read, where it sends any. */
+  readonly notices?: NoticeReader;
+}
+
+/** What a provider's notice tells of one of its accounts. */
+export type ProviderNotice =
+  /** The user ended the grant at the provider (or deleted the account): the connection is revoked. */
+  | { kind: 'deauthorized'; providerUserId: string }
+  /** The user changed what the grant allows: the connection's scope becomes this. */
+  | { kind: 'permissions'; providerUserId: string; scope: string | null };
+
+/** A provider's notices, as its adapter reads them (for the providers whose documentation defines them). */
+export interface NoticeReader {
+  /**
+   * The notices a POST to our webhook carries, at most `max` of them; [] for a push of anything else
+   * (data we do not handle); undefined for a body that is not of this provider's shape.
+   */
+  read(body: unknown, max: number): ProviderNotice[] | undefined;
 }

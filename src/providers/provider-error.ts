@@ -33,6 +33,8 @@ export class ProviderError extends Error {
     message: string,
     /** The OAuth error code of the provider's answer or the callback (`invalid_grant`, `access_denied`…), when it gave one. */
     readonly oauthError?: string,
+    /** How long the provider asked to wait before trying again (its Retry-After), when it said. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
@@ -50,4 +52,17 @@ export class ProviderNotConfiguredError extends Error {
 /** An OAuth error code as a provider may send it, or undefined for anything else (which is never echoed). */
 export function oauthErrorCode(value: unknown): string | undefined {
   return typeof value === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(value) ? value : undefined;
+}
+
+/** The longest Retry-After honoured: a provider asking for more is tried again after a day. */
+const MAX_RETRY_AFTER_MS = 86_400_000;
+
+/** A Retry-After header (seconds, or an HTTP date) in milliseconds from `now`; undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  const value = header?.trim();
+  if (!value) return undefined;
+  if (/^[0-9]{1,10}$/.test(value)) return Math.min(Number(value) * 1000, MAX_RETRY_AFTER_MS);
+  const at = Date.parse(value);
+  if (Number.isNaN(at)) return undefined;
+  return Math.min(Math.max(at - now, 0), MAX_RETRY_AFTER_MS);
 }

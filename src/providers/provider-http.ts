@@ -1,5 +1,5 @@
 import type { Provider } from '../connections/providers.js';
-import { ProviderError } from './provider-error.js';
+import { ProviderError, retryAfterMs } from './provider-error.js';
 
 /** A provider's answer as an adapter may rewrite it before oauth4webapi reads it: its status and parsed JSON body. */
 export interface ProviderAnswer {
@@ -81,7 +81,8 @@ export class ProviderHttp {
       headers.set('content-type', 'application/json');
     }
     if (status >= 500 || status === 429) {
-      throw new ProviderError('provider_unavailable', this.provider, `${this.provider} answered HTTP ${status} to ${what}`);
+      const wait = retryAfterMs(response.headers.get('retry-after'));
+      throw new ProviderError('provider_unavailable', this.provider, `${this.provider} answered HTTP ${status} to ${what}`, undefined, wait);
     }
     return new Response(NULL_BODY_STATUSES.has(status) ? null : (bytes as Uint8Array<ArrayBuffer>), { status, headers });
   }

@@ -1,10 +1,11 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import * as oauth from 'oauth4webapi';
 import type { ProvidersConfig } from '../config/providers.config.js';
 import type { Grant } from '../connections/connections.service.js';
 import { type Provider, PROVIDERS } from '../connections/providers.js';
 import { ADAPTERS } from './index.js';
-import type { ProviderAccount, ProviderAdapter, ProviderTokens } from './provider-adapter.js';
+import type { ProviderAccount, ProviderAdapter, ProviderNotice, ProviderTokens } from './provider-adapter.js';
 import { oauthErrorCode, ProviderError, ProviderNotConfiguredError } from './provider-error.js';
 import { ProviderHttp } from './provider-http.js';
 
@@ -241,6 +242,27 @@ export class ProvidersService {
     throw new ProviderError('deregistration_failed', provider, `${provider} refused the deregistration (HTTP ${response.status})`);
   }
 
+  /**
+   * Whether `token` is the provider's P_WEBHOOK_TOKEN, for a provider whose notices are read here
+   * (compared in constant time). False when no token is set: its notices are not accepted.
+   */
+  webhookTokenMatches(provider: Provider, token: string): boolean {
+    const expected = this.config.byProvider[provider].webhookToken;
+    if (!expected || !ADAPTERS[provider].notices) return false;
+    return sameSecret(token, expected);
+  }
+
+  /** Whether `token` is STRAVA_WEBHOOK_VERIFY_TOKEN (Strava's subscription validation); false when it is not set. */
+  stravaVerifyTokenMatches(token: string): boolean {
+    const expected = this.config.stravaWebhookVerifyToken;
+    return expected !== undefined && sameSecret(token, expected);
+  }
+
+  /** The notices a provider's POST carries (see NoticeReader.read); undefined when the body is not of its shape. */
+  readNotices(provider: Provider, body: unknown, max: number): ProviderNotice[] | undefined {
+    return ADAPTERS[provider].notices?.read(body, max);
+  }
+
   private client(provider: Provider): ProviderClient {
     const client = this.clients.get(provider);
     if (!client) throw new ProviderNotConfiguredError(provider);
@@ -321,4 +343,10 @@ function reason(error: unknown): string {
     return `${error.message}${status}`;
   }
   return error instanceof Error ? error.name : 'unknown error';
+}
+
+/** Whether two secrets are equal, in time that does not depend on where they differ. */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(given), digest(expected));
 }

@@ -1,4 +1,4 @@
-import { member, scopesOf, userId } from './adapter-support.js';
+import { member, noticeUserId, scopesOf, userId } from './adapter-support.js';
 import type { ProviderAdapter } from './provider-adapter.js';
 import { ProviderError } from './provider-error.js';
 
@@ -52,6 +52,23 @@ export const strava: ProviderAdapter = {
   deregister(accessToken, { http }) {
     // The token goes in the form body, not the URL, where logs could keep it.
     return http.request(DEAUTHORIZE, { method: 'POST', body: new URLSearchParams({ access_token: accessToken }) });
+  },
+
+  /**
+   * Strava's webhook events (developers.strava.com/docs/webhooks): an athlete who revokes the app is
+   * `{"object_type": "athlete", "aspect_type": "update", "owner_id", "updates": {"authorized": "false"}}`.
+   * Activity events are pushes of data this service does not handle ([]). Strava does not sign events;
+   * the subscription is validated by a GET with hub.verify_token (see ProviderNoticesController).
+   */
+  notices: {
+    read(body) {
+      const objectType = member(body, 'object_type');
+      const owner = noticeUserId(member(body, 'owner_id'));
+      if (typeof objectType !== 'string' || owner === undefined) return undefined;
+      const authorized = member(member(body, 'updates'), 'authorized');
+      if (objectType === 'athlete' && (authorized === 'false' || authorized === false)) return [{ kind: 'deauthorized', providerUserId: owner }];
+      return [];
+    },
   },
 };
 

@@ -4,6 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.js';
+import { loadBackgroundConfig } from '../../src/config/background.config.js';
 import { loadConnectConfig } from '../../src/config/connect.config.js';
 import { loadProvidersConfig } from '../../src/config/providers.config.js';
 import type { RuntimeConfig } from '../../src/app.module.js';
@@ -48,6 +49,7 @@ export function testRuntimeConfig(databaseUrl: string): RuntimeConfig {
     logLevel: 'info',
     providers: loadProvidersConfig({}),
     connect: loadConnectConfig({}),
+    background: loadBackgroundConfig({}),
   };
 }
 
