@@ -947,7 +947,7 @@ describe('events received by the consumer module', () => {
       event(CONNECTION_EVENTS.expired, strava, 'provider_deregistered'),
       event(CONNECTION_EVENTS.revoked, garmin, 'user_disconnected'),
       event(CONNECTION_EVENTS.created, garmin, 'relinked'),
-      event(CONNECTION_EVENTS.revoked, garmin, 'refresh_failed'),
+      event(CONNECTION_EVENTS.expired, garmin, 'refresh_failed'),
       event(CONNECTION_EVENTS.revoked, strava, 'user_disconnected'),
       event(CONNECTION_EVENTS.created, polar, 'linked'),
       event(CONNECTION_EVENTS.synced, polar, 'synced'),

@@ -50,8 +50,9 @@ const STANDARD: Record<number, { description: string; detail: string; headers?: 
     detail: 'Rate limit exceeded: 6000 requests per minute per API key; retry after 12 s',
     headers: { ...RETRY_AFTER, ...RATE_LIMIT_HEADERS },
   },
+  502: { description: 'The provider refused the request or answered something malformed', detail: 'garmin refused the refresh (HTTP 400)' },
   503: {
-    description: 'The database is unavailable or too slow; retry after Retry-After seconds',
+    description: 'The database (or, where a route calls one, the provider) is unavailable or too slow; retry after Retry-After seconds',
     detail: 'The database is unavailable; retry shortly',
     headers: RETRY_AFTER,
   },
