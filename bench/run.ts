@@ -1,5 +1,6 @@
 /**
  * npm run bench -- [--users 100000] [--rounds 3] [--duration 10] [--warmup 5] [--connections 32]
+ * npm run bench -- --scenario refresh   (the background refresher's scenario: bench/refresh.ts)
  *
  * Seeds PostgreSQL with N users and three connections each (tokens encrypted as in production),
  * starts the compiled service with production settings and the floor server (bench/floor.ts) on the
@@ -22,6 +23,7 @@ import { benchUserId, seed } from './seed.js';
 
 const { values: args } = parseArgs({
   options: {
+    scenario: { type: 'string', default: 'list' },
     users: { type: 'string', default: '100000' },
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '10' },
@@ -252,7 +254,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
+(args.scenario === 'refresh' ? import('./refresh.js').then((m) => m.main()) : main()).catch((error: unknown) => {
   process.stderr.write(`bench failed: ${(error as Error).message}\n`);
   process.exit(1);
 });

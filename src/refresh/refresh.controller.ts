@@ -1,7 +1,7 @@
 import { BadGatewayException, ConflictException, Controller, Get, HttpCode, Post, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { RequireScope } from '../auth/require-scope.decorator.js';
-import { ApiErrors, ApiSuccess, uuidParam } from '../common/api-docs.js';
+import { ApiBodyErrors, ApiErrors, ApiSuccess, uuidParam } from '../common/api-docs.js';
 import { UuidParam } from '../common/validation.js';
 import { ConnectionsService } from '../connections/connections.service.js';
 import { PROVIDER_PARAM_DOC, ProviderParam } from '../connections/provider-param.js';
@@ -51,6 +51,7 @@ export class RefreshController {
   @PROVIDER_PARAM_DOC
   @ApiSuccess({ status: 200, description: 'The outcome and the connection as it is now', type: RefreshResultResponse })
   @ApiErrors([400, 404, 409, 414, 502, 503], { 409: 'polar has no refresh grant: its tokens are not refreshed' })
+  @ApiBodyErrors()
   async refreshNow(@UuidParam('user_id') userId: string, @ProviderParam() provider: Provider): Promise<RefreshResultResponse> {
     const id = await this.connections.idOf(userId, provider);
     try {
