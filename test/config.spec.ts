@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileService, ROOT } from './support/compile-service.js';
 import { ConfigError, loadConfig } from '../src/config/app.config.js';
+import { loadBackgroundConfig } from '../src/config/background.config.js';
 import { loadProvidersConfig } from '../src/config/providers.config.js';
 
 // A build of its own (incremental), so that it races neither `npm run build` nor other test files.
@@ -46,6 +47,7 @@ describe('loadConfig', () => {
       // Their own variables are tested in src/config/*.spec.ts.
       providers: loadProvidersConfig({}),
       connect: { publicUrl: 'http://localhost:3000', sessionTtlSeconds: 900, returnUrls: null, allowSharedAccounts: false },
+      background: loadBackgroundConfig({}),
     });
   });
 
@@ -103,6 +105,7 @@ describe('loadConfig', () => {
       logLevel: 'warn',
       providers: loadProvidersConfig({}),
       connect: { publicUrl: 'http://localhost:8080', sessionTtlSeconds: 900, returnUrls: null, allowSharedAccounts: false },
+      background: loadBackgroundConfig({}),
     });
   });
 

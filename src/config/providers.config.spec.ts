@@ -20,10 +20,24 @@ describe('loadProvidersConfig', () => {
     const config = loadProvidersConfig({});
     expect(Object.keys(config.byProvider)).toEqual([...PROVIDERS]);
     for (const provider of PROVIDERS) {
-      expect(config.byProvider[provider]).toEqual({ clientId: undefined, clientSecret: undefined, scopes: undefined, baseUrl: undefined });
+      expect(config.byProvider[provider]).toEqual({ clientId: undefined, clientSecret: undefined, scopes: undefined, baseUrl: undefined, webhookToken: undefined });
     }
     expect(config.providerTimeoutMs).toBe(10_000);
     expect(config.suuntoSubscriptionKey).toBeUndefined();
+    expect(config.stravaWebhookVerifyToken).toBeUndefined();
+  });
+
+  it("reads each provider's webhook token and Strava's verify token, and refuses one that is short or not URL-safe without echoing it", () => {
+    const token = randomToken();
+    const config = loadProvidersConfig({ GARMIN_WEBHOOK_TOKEN: ` ${token} `, STRAVA_WEBHOOK_VERIFY_TOKEN: 'verify-token-0123456789' });
+    expect(config.byProvider.garmin.webhookToken).toBe(token);
+    expect(config.byProvider.strava.webhookToken).toBeUndefined();
+    expect(config.stravaWebhookVerifyToken).toBe('verify-token-0123456789');
+    for (const bad of ['short-token', 'a token with spaces in it', `${token}/x`, 'x'.repeat(201)]) {
+      const error = configError({ STRAVA_WEBHOOK_TOKEN: bad });
+      expect(error.message).toMatch(/^STRAVA_WEBHOOK_TOKEN must be 16 to 200 characters/);
+      expect(error.message).not.toContain(bad);
+    }
   });
 
   it("reads each provider's client, scopes (space- or comma-separated) and base URL, the timeout and Suunto's key", () => {
@@ -43,8 +57,9 @@ describe('loadProvidersConfig', () => {
       clientSecret: SECRET,
       scopes: ['read', 'activity:read_all'],
       baseUrl: 'https://strava-sandbox.example:8443',
+      webhookToken: undefined,
     });
-    expect(config.byProvider.whoop).toEqual({ clientId: 'whoop-id', clientSecret: 'whoop-secret', scopes: ['offline', 'read:sleep'], baseUrl: undefined });
+    expect(config.byProvider.whoop).toEqual({ clientId: 'whoop-id', clientSecret: 'whoop-secret', scopes: ['offline', 'read:sleep'], baseUrl: undefined, webhookToken: undefined });
     expect(config.byProvider.garmin.clientId).toBeUndefined();
     expect(config.suuntoSubscriptionKey).toBe('apim-key');
     expect(config.providerTimeoutMs).toBe(2500);
@@ -97,3 +112,7 @@ describe('loadProvidersConfig', () => {
     expect(() => loadConfig({ FITBIT_CLIENT_ID: 'google-client' })).toThrow(ConfigError);
   });
 });
+
+function randomToken(): string {
+  return Array.from({ length: 32 }, (_, i) => 'abcdef0123456789'[(i * 7 + 3) % 16]).join('');
+}
