@@ -5,9 +5,12 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
+import { Writable } from 'node:stream';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import request from 'supertest';
 import { expect } from 'vitest';
+import { type BackgroundConfig, loadBackgroundConfig } from '../../src/config/background.config.js';
 import { type ConnectConfig, loadConnectConfig } from '../../src/config/connect.config.js';
 import { loadProvidersConfig } from '../../src/config/providers.config.js';
 import { CONNECTION_EVENTS, type ConnectionEvent } from '../../src/connections/connection.events.js';
@@ -15,7 +18,9 @@ import { type Provider, PROVIDERS } from '../../src/connections/providers.js';
 import { TokenCipher, tokenContext } from '../../src/crypto/token-cipher.js';
 import { Browser, type Visit } from './browser.js';
 import { FAKE_ACCOUNTS, type FakeClient, type FakeProviders, GARMIN_PERMISSIONS, startFakeProviders } from './fake-providers.js';
-import { ADMIN_KEY, startTestApp, type TestApp, TOKEN_KEY } from './test-app.js';
+import { createApp } from '../../src/app.js';
+import type { RuntimeConfig } from '../../src/app.module.js';
+import { ADMIN_KEY, startTestApp, type TestApp, testRuntimeConfig, TOKEN_KEY } from './test-app.js';
 
 export const CLIENTS = Object.fromEntries(
   PROVIDERS.map((provider) => [provider, { clientId: `${provider}-client-id`, clientSecret: `${provider}-secret-${randomBytes(12).toString('hex')}` }]),
@@ -59,6 +64,10 @@ export interface WorldOptions {
   providerTimeoutMs?: number;
   /** The return_url sessions are created with unless told otherwise (default RETURN_URL). */
   returnUrl?: string;
+  /** The background settings, over the defaults (refresher, jobs worker, retry delays). */
+  background?: Partial<BackgroundConfig>;
+  /** More provider variables (P_WEBHOOK_TOKEN, STRAVA_WEBHOOK_VERIFY_TOKEN). */
+  providerEnv?: Record<string, string>;
 }
 
 export interface ConnectWorld {
@@ -83,6 +92,11 @@ export interface ConnectWorld {
   /** The query of a redirect to the return_url, checked to hold the outcome's parameters and nothing else. */
   returned(visit: Visit, returnUrl?: string): ReturnQuery;
   connectionsOf(userId: string): Promise<{ id: string; provider: string; status: string; provider_user_id: string | null; provider_username: string | null; scope: string | null }[]>;
+  /**
+   * A second instance of the service on the same PostgreSQL database, configured as the first (not
+   * listening; its HTTP server for supertest). PostgreSQL only: the embedded database takes one client.
+   */
+  secondInstance(): Promise<{ app: NestFastifyApplication; server: import('node:http').Server; close(): Promise<void> }>;
   /** Every stored token is sealed, opens to a token the fake issued, and every verifier left is sealed. */
   expectSealed(): Promise<void>;
   /** No secret in any response, redirect (but the provider's), page or log line, except where it must be (see below). */
@@ -111,7 +125,7 @@ async function freePort(): Promise<number> {
 export async function startConnectWorld(options: WorldOptions = {}): Promise<ConnectWorld> {
   const configured = options.providers ?? [...PROVIDERS];
   const fake = await startFakeProviders(CLIENTS);
-  const env: Record<string, string> = { PROVIDER_TIMEOUT_MS: String(options.providerTimeoutMs ?? 5_000) };
+  const env: Record<string, string> = { PROVIDER_TIMEOUT_MS: String(options.providerTimeoutMs ?? 5_000), ...options.providerEnv };
   for (const provider of configured) {
     const prefix = provider.toUpperCase();
     env[`${prefix}_CLIENT_ID`] = CLIENTS[provider].clientId;
@@ -121,11 +135,13 @@ export async function startConnectWorld(options: WorldOptions = {}): Promise<Con
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
   let t: TestApp;
+  const settings: Partial<RuntimeConfig> = {
+    providers: loadProvidersConfig(env),
+    connect: { ...loadConnectConfig({}), ...options.connect, publicUrl },
+    background: { ...loadBackgroundConfig({}), ...options.background },
+  };
   try {
-    t = await startTestApp({
-      providers: loadProvidersConfig(env),
-      connect: { ...loadConnectConfig({}), ...options.connect, publicUrl },
-    });
+    t = await startTestApp(settings);
     await t.app.listen(port, '127.0.0.1');
   } catch (error) {
     await fake.close();
@@ -198,6 +214,20 @@ export async function startConnectWorld(options: WorldOptions = {}): Promise<Con
       const res = await api('get', `/api/v1/users/${userId}/connections`);
       expect(res.status, res.text).toBe(200);
       return res.body;
+    },
+    async secondInstance() {
+      if (!process.env.DATABASE_URL) throw new Error('A second instance needs PostgreSQL (DATABASE_URL)');
+      const lines: string[] = [];
+      processLogs.push(lines);
+      const stream = new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(...String(chunk).split('\n').filter(Boolean));
+          done();
+        },
+      });
+      const app = await createApp({ ...testRuntimeConfig(t.databaseUrl), ...settings }, stream);
+      await app.getHttpAdapter().getInstance().ready();
+      return { app, server: app.getHttpServer(), close: () => app.close() };
     },
     async expectSealed() {
       const cipher = new TokenCipher(TOKEN_KEY);

@@ -71,8 +71,8 @@ export type FakeEndpoint = 'authorize' | 'token' | 'api' | 'deregister';
 export type FakeFault =
   /** Answers only after this long (longer than the service's timeout: "slowly or not at all"). */
   | { delayMs: number }
-  /** Answers this HTTP status with a body that is no OAuth error. */
-  | { status: number }
+  /** Answers this HTTP status with a body that is no OAuth error (and this Retry-After header, if given). */
+  | { status: number; retryAfter?: string }
   /** authorize: redirects back with error=access_denied. token: refuses the code or refresh token, in the provider's dialect. */
   | { refuse: true }
   /** token: answers 200 with a JSON object that has no access_token. */
@@ -527,7 +527,7 @@ export async function startFakeProviders(clients: Partial<Record<Provider, FakeC
       await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
       return false;
     }
-    res.writeHead(fault.status, { 'content-type': 'text/plain' }).end('Service Unavailable');
+    res.writeHead(fault.status, { 'content-type': 'text/plain', ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}) }).end('Service Unavailable');
     return true;
   }
 
