@@ -36,13 +36,20 @@ export interface SpawnedService {
   workDir: string;
   /** The fresh PostgreSQL database it runs on when DATABASE_URL is set; undefined on the embedded one. */
   databaseUrl?: string;
+  /** The environment it was started with. */
+  env: Record<string, string>;
   /** Everything it wrote to stdout and stderr so far. */
   output(): string;
   /** Its exit code, once it has exited. */
   exited: Promise<number | null>;
-  /** Kills it if it still runs, drops its database and removes its working directory. */
+  /** SIGKILLs it and waits until it exited; its data stays, for a service started with `sameDataAs`. */
+  kill(): Promise<void>;
+  /** Kills it if it still runs, drops its database and removes its working directory (unless a later service took them over). */
   stop(): Promise<void>;
 }
+
+/** What a service leaves to clean up once stopped; handed over to the one started on its data. */
+const cleanups = new WeakMap<SpawnedService, { drop?: () => Promise<void>; dirs: string[] }>();
 
 /**
  * The compiled service, built into dist/test-builds/<name> (a build of its own, incremental, so that
@@ -51,14 +58,27 @@ export interface SpawnedService {
  * its own (and a token key) when DATABASE_URL is set; else on the embedded one, with its data in the
  * working directory's `data` when `dataDir`. Resolves once GET /health/live answers 200.
  */
-export async function spawnService(name: string, env: Record<string, string>, options: { dataDir?: boolean } = {}): Promise<SpawnedService> {
+export async function spawnService(
+  name: string,
+  env: Record<string, string>,
+  options: { dataDir?: boolean; sameDataAs?: SpawnedService } = {},
+): Promise<SpawnedService> {
   const buildDir = join(ROOT, 'dist', 'test-builds', name);
   await compileService(buildDir);
   const workDir = mkdtempSync(join(tmpdir(), `wc-${name}-`));
   const port = await freePort();
   const fullEnv: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: workDir, PORT: String(port), HOST: '127.0.0.1', ...env };
   let dropDatabase: (() => Promise<void>) | undefined;
-  if (process.env.DATABASE_URL) {
+  const dirs = [workDir];
+  const previous = options.sameDataAs;
+  if (previous) {
+    // On the database (and with the token key) of a service that ran before: its cleanup is ours now.
+    const handed = cleanups.get(previous)!;
+    cleanups.set(previous, { dirs: [] });
+    dropDatabase = handed.drop;
+    dirs.push(...handed.dirs);
+    for (const key of ['DATABASE_URL', 'TOKEN_ENCRYPTION_KEY', 'DATA_DIR']) if (previous.env[key]) fullEnv[key] = previous.env[key];
+  } else if (process.env.DATABASE_URL) {
     const database = await freshPostgresDatabase(process.env.DATABASE_URL);
     dropDatabase = database.drop;
     fullEnv.DATABASE_URL = database.url;
@@ -76,17 +96,24 @@ export async function spawnService(name: string, env: Record<string, string>, op
     port,
     workDir,
     databaseUrl: fullEnv.DATABASE_URL,
+    env: fullEnv,
     output: () => output,
     exited,
-    async stop() {
+    async kill() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL');
         await exited;
       }
-      await dropDatabase?.();
-      rmSync(workDir, { recursive: true, force: true });
+    },
+    async stop() {
+      await service.kill();
+      const { drop, dirs: left } = cleanups.get(service)!;
+      cleanups.set(service, { dirs: [] });
+      await drop?.();
+      for (const dir of left) rmSync(dir, { recursive: true, force: true });
     },
   };
+  cleanups.set(service, { drop: dropDatabase, dirs });
   // Listening once /health/live answers; the caller's hook timeout bounds the wait.
   for (;;) {
     if (child.exitCode !== null) {
