@@ -89,7 +89,8 @@ async function seed(client: pg.Client, cipher: TokenCipher): Promise<void> {
       WHERE c.user_id = t.u AND c.provider = t.p`,
     [rows.user, rows.provider, rows.access, rows.refresh],
   );
-  await client.query('VACUUM ANALYZE users; VACUUM ANALYZE connections');
+  await client.query('VACUUM ANALYZE users');
+  await client.query('VACUUM ANALYZE connections');
   log(`seeded ${TOTAL} connections (${DUE} due) for ${USERS} users in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 

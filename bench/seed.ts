@@ -25,7 +25,7 @@ export async function seed(databaseUrl: string, users: number, cipher: TokenCiph
     }
     log(`seeding ${users} users with ${PROVIDERS.length} connections each...`);
     const started = Date.now();
-    await client.query('TRUNCATE users, connections');
+    await client.query('TRUNCATE users, connections CASCADE');
     for (let from = 0; from < users; from += BATCH) {
       const to = Math.min(users, from + BATCH);
       const ids: string[] = [];

@@ -8,8 +8,8 @@ import { ProvidersService } from '../providers/providers.service.js';
 import { MAX_NOTICES, PROVIDER_NOTICE_JOB, type ProviderNoticePayload } from './provider-notices.js';
 
 const NOT_FOUND = 'Not found';
-
-
+const TOKEN = ApiParam({ name: 'token', description: "The provider's P_WEBHOOK_TOKEN, as registered with it", schema: { type: 'string', minLength: 1, maxLength: 2048 } });
+const PROVIDER = ApiParam({ name: 'provider', enum: PROVIDERS, example: 'garmin' });
 
 /**
  * Where providers tell us of their users' deauthorizations: `/webhooks/providers/{provider}/{token}`,
@@ -18,9 +18,6 @@ const NOT_FOUND = 'Not found';
  * retry slow endpoints); the job revokes or updates the connections it names. A notice repeated, or
  * for an account nobody here holds, changes nothing and is still 200.
  */
-const TOKEN = ApiParam({ name: 'token', description: "The provider's P_WEBHOOK_TOKEN, as registered with it", schema: { type: 'string', minLength: 1, maxLength: 2048 } });
-const PROVIDER = ApiParam({ name: 'provider', enum: PROVIDERS, example: 'garmin' });
-
 @ApiTags('provider notices')
 @Public()
 @Controller()
