@@ -83,7 +83,7 @@ export class WearableConnectionsModule {
         // Read by ConnectionsService: how long one refresh holds a connection's lease.
         { provide: REFRESH_LEASE_SECONDS, useValue: leaseSeconds },
       ],
-      exports: [ConnectionsModule, ProvidersModule, RefreshModule, DEMO_DATA, REFRESH_LEASE_SECONDS],
+      exports: [AuthModule, ConnectionsModule, ProvidersModule, RefreshModule, DEMO_DATA, REFRESH_LEASE_SECONDS],
     };
   }
 }

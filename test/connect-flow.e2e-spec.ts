@@ -179,30 +179,41 @@ describe('the whole flow, as a browser follows it', () => {
     });
   }
 
-  it('shows a plain page of links when the session offers several providers; following one connects it', async () => {
+  it('shows the connect page when the session offers several providers; following one connects it; its back link returns cancelled', async () => {
     const userId = await w.createUser();
     const session = await w.createSession(userId, { providers: ['garmin', 'coros'] });
     const browser = w.browser();
     const page = await browser.get(session.url);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
-    expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(page.headers.get('content-security-policy')).toMatch(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/]{43}='; base-uri 'none'; form-action 'none'; frame-ancestors 'none'$/);
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
     expect(page.headers.get('cache-control')).toBe('no-store');
     expect(page.headers.get('referrer-policy')).toBe('no-referrer');
-    const links = [...page.body.matchAll(/<a href="([^"]+)">([^<]+)<\/a>/g)].map((match) => [match[1], match[2]]);
-    expect(links).toEqual([
-      [`${session.url}/garmin`, 'Garmin'],
-      [`${session.url}/coros`, 'COROS'],
+    const buttons = [...page.body.matchAll(/<a class="button[^"]*" href="([^"]+)">([^<]+)<span class="visually-hidden"> ([^<]+)<\/span><\/a>/g)].map((match) => match.slice(1));
+    expect(buttons).toEqual([
+      [`${session.url}/garmin`, 'Connect', 'Garmin'],
+      [`${session.url}/coros`, 'Connect', 'COROS'],
     ]);
+    expect(page.body.match(/Not connected/g)).toHaveLength(2);
+    // Nothing of the user, the session or the consumer's return_url is on the page.
+    expect(page.body).not.toContain(userId);
+    expect(page.body).not.toContain(session.id);
+    expect(page.body).not.toContain('callback');
 
-    const visits = await w.run(browser, links[1][0]);
+    const back = await browser.get(`${session.url}/cancel`);
+    expect(back.status).toBe(302);
+    expect(w.returned(back)).toEqual({ connect_session_id: session.id, status: 'cancelled' });
+
+    const visits = await w.run(browser, buttons[1][0]);
     expect(w.returned(visits[visits.length - 1])).toMatchObject({ status: 'connected', provider: 'coros' });
     expect((await w.connectionsOf(userId)).map((connection) => connection.provider)).toEqual(['coros']);
     await release(userId, 'coros');
-    // The session is finished: its link now says so.
+    // The session is finished: its link now says so, and so does its back link.
     const used = await browser.get(session.url);
     expect(used.status).toBe(410);
     expect(used.body).toContain('already been used');
+    expect((await browser.get(`${session.url}/cancel`)).status).toBe(410);
   });
 
   it('re-links a connection the user had disconnected (connection.created, reason relinked), same connection id', async () => {

@@ -1,16 +1,12 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, CHROMIUM_ARGS, hasChromium, SKIPPED } from './support/chromium.js';
 import { SPEC_USER_ID } from './support/spec-example.js';
 import { ADMIN_KEY, startTestApp, type TestApp } from './support/test-app.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-
-const SKIPPED = hasChromium ? '' : ` (skipped: ${CHROMIUM} does not exist; apt-get install chromium)`;
 
 describe('Swagger UI at /docs, in headless Chromium', () => {
   let t: TestApp;
@@ -27,16 +23,7 @@ describe('Swagger UI at /docs, in headless Chromium', () => {
     // A fresh profile directory (Playwright takes it as userDataDir rather than as --user-data-dir).
     browser = await chromium.launchPersistentContext(profileDir, {
       executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-        '--disable-quic',
-        '--disable-sync',
-      ],
+      args: CHROMIUM_ARGS,
     });
   });
   afterAll(async () => {

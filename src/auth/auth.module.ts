@@ -9,6 +9,7 @@ import { ApiKeysService } from './api-keys.service.js';
 import { AUTH_OPTIONS, type AuthOptions, RATE_LIMIT_STORAGE } from './auth.options.js';
 import { AuthService } from './auth.service.js';
 import { BootstrapApiKey } from './bootstrap-api-key.js';
+import { FailedLookups } from './failed-lookups.js';
 import { MemoryRateLimitStorage, type RateLimitStorage, RedisRateLimitStorage } from './rate-limit.storage.js';
 
 @Injectable()
@@ -24,7 +25,8 @@ class RateLimitStorageCloser implements OnApplicationShutdown {
 export class AuthModule {
   /**
    * API keys (the bootstrap key registered at start-up), the global ApiKeyGuard, and its limits: per
-   * key, and per client address for failed authentication.
+   * key, and per client address for failed authentication; FailedLookups, the same limit for the public
+   * routes' secrets in URLs.
    */
   static forRoot(options: AuthOptions): DynamicModule {
     return {
@@ -37,6 +39,7 @@ export class AuthModule {
         ApiKeysService,
         AuthService,
         BootstrapApiKey,
+        FailedLookups,
         { provide: AUTH_OPTIONS, useValue: options },
         {
           provide: RATE_LIMIT_STORAGE,
@@ -46,7 +49,7 @@ export class AuthModule {
         RateLimitStorageCloser,
         { provide: APP_GUARD, useClass: ApiKeyGuard },
       ],
-      exports: [ApiKeysService],
+      exports: [ApiKeysService, FailedLookups],
     };
   }
 }

@@ -14,7 +14,14 @@ function configError(env: Record<string, string>): string {
 
 describe('loadConnectConfig', () => {
   it('has the documented defaults: PUBLIC_URL on PORT, 900 s sessions, local return URLs only, no shared accounts', () => {
-    expect(loadConnectConfig({})).toEqual({ publicUrl: 'http://localhost:3000', sessionTtlSeconds: 900, returnUrls: null, allowSharedAccounts: false });
+    expect(loadConnectConfig({})).toEqual({
+      publicUrl: 'http://localhost:3000',
+      sessionTtlSeconds: 900,
+      returnUrls: null,
+      allowSharedAccounts: false,
+      appName: 'your app',
+      frameAncestors: [],
+    });
     expect(loadConnectConfig({ PORT: '8080' }).publicUrl).toBe('http://localhost:8080');
   });
 
@@ -25,17 +32,21 @@ describe('loadConnectConfig', () => {
         CONNECT_SESSION_TTL_SECONDS: '60',
         CONNECT_RETURN_URLS: ' https://app.example.com/done , http://localhost:5173 ',
         CONNECT_ALLOW_SHARED_ACCOUNTS: 'true',
+        CONNECT_APP_NAME: ' Acme Health ',
+        CONNECT_FRAME_ANCESTORS: 'https://app.example.com, https://Other.example.com:8443  http://localhost:5173',
       }),
     ).toEqual({
       publicUrl: 'https://api.example.com/wearables',
       sessionTtlSeconds: 60,
       returnUrls: ['https://app.example.com/done', 'http://localhost:5173/'],
       allowSharedAccounts: true,
+      appName: 'Acme Health',
+      frameAncestors: ['https://app.example.com', 'https://other.example.com:8443', 'http://localhost:5173'],
     });
   });
 
   it('treats empty values as unset', () => {
-    expect(loadConnectConfig({ PUBLIC_URL: '', CONNECT_SESSION_TTL_SECONDS: '', CONNECT_RETURN_URLS: ' , ', CONNECT_ALLOW_SHARED_ACCOUNTS: '' })).toEqual(
+    expect(loadConnectConfig({ PUBLIC_URL: '', CONNECT_SESSION_TTL_SECONDS: '', CONNECT_RETURN_URLS: ' , ', CONNECT_ALLOW_SHARED_ACCOUNTS: '', CONNECT_APP_NAME: ' ', CONNECT_FRAME_ANCESTORS: ' , ' })).toEqual(
       loadConnectConfig({}),
     );
   });
@@ -51,6 +62,13 @@ describe('loadConnectConfig', () => {
     expect(configError({ CONNECT_RETURN_URLS: 'https://app.example.com/#x' })).toMatch(/^CONNECT_RETURN_URLS /);
     expect(configError({ CONNECT_ALLOW_SHARED_ACCOUNTS: 'sometimes' })).toMatch(/^CONNECT_ALLOW_SHARED_ACCOUNTS /);
     expect(configError({ PUBLIC_URL: 'https://user:hunter2@x.example' })).not.toContain('hunter2');
+    expect(configError({ CONNECT_APP_NAME: 'x'.repeat(61) })).toMatch(/^CONNECT_APP_NAME /);
+    expect(configError({ CONNECT_APP_NAME: 'Acme\u0000Health' })).toMatch(/^CONNECT_APP_NAME /);
+    expect(configError({ CONNECT_APP_NAME: 'Acme\u202eHealth' })).toMatch(/^CONNECT_APP_NAME /);
+    // Nothing but origins reaches the CSP: no keyword, wildcard, path, plain http off localhost, or a `;` that would start a directive.
+    for (const value of ["'self'", '*', 'https://*.example.com', 'https://app.example.com/embed', 'http://app.example.com', "https://a.example;script-src 'unsafe-inline'", 'https://a.example;x', 'data:']) {
+      expect(configError({ CONNECT_FRAME_ANCESTORS: value }), value).toMatch(/^CONNECT_FRAME_ANCESTORS /);
+    }
   });
 
   it('takes an http:// PUBLIC_URL anywhere (a test network, a private proxy), and insecureSettings() names one off this machine', () => {

@@ -17,6 +17,13 @@ export interface ConnectConfig {
   returnUrls: string[] | null;
   /** `CONNECT_ALLOW_SHARED_ACCOUNTS`: a provider account already active for another user may be connected too. */
   allowSharedAccounts: boolean;
+  /** `CONNECT_APP_NAME`: the app the connect page names ("Connect your wearable to …"). Default "your app". */
+  appName: string;
+  /**
+   * `CONNECT_FRAME_ANCESTORS`: the origins that may show the connect pages in a frame (the page's CSP
+   * frame-ancestors). Empty when unset: no one may frame them.
+   */
+  frameAncestors: string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -31,7 +38,37 @@ export function loadConnectConfig(env: Env): ConnectConfig {
     sessionTtlSeconds: ttl(env),
     returnUrls: returnUrls(env),
     allowSharedAccounts: flag(env, 'CONNECT_ALLOW_SHARED_ACCOUNTS'),
+    appName: appName(env),
+    frameAncestors: frameAncestors(env),
   };
+}
+
+const MAX_APP_NAME = 60;
+
+/** CONNECT_APP_NAME: printable text (it is escaped on the page, but a control character has no business there). */
+function appName(env: Env): string {
+  const raw = env.CONNECT_APP_NAME?.trim();
+  if (!raw) return 'your app';
+  if (raw.length > MAX_APP_NAME || /[\p{Cc}\p{Cf}]/u.test(raw)) {
+    throw new ConfigError(`CONNECT_APP_NAME must be at most ${MAX_APP_NAME} printable characters`);
+  }
+  return raw;
+}
+
+/**
+ * CONNECT_FRAME_ANCESTORS: origins separated by commas or spaces, each https://host[:port] (or http://
+ * on localhost), written into the CSP as they are; nothing else may reach the header (no quotes,
+ * wildcards or `;`), so a value cannot widen the policy beyond the origins it names.
+ */
+function frameAncestors(env: Env): string[] {
+  const entries = (env.CONNECT_FRAME_ANCESTORS ?? '').split(/[\s,]+/).filter(Boolean);
+  return entries.map((entry) => {
+    const url = httpUrl('CONNECT_FRAME_ANCESTORS', entry, 'such as https://app.example.com');
+    const local = url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
+    if (url.protocol !== 'https:' && !local) throw new ConfigError('CONNECT_FRAME_ANCESTORS must name https:// origins (http:// only on localhost)');
+    if (url.pathname !== '/' || !/^([a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/.test(url.hostname)) throw new ConfigError('CONNECT_FRAME_ANCESTORS must name origins: a scheme, a host and a port, no path');
+    return url.origin;
+  });
 }
 
 /**

@@ -28,4 +28,4 @@ export const CONNECT_ERRORS = [
 export type ConnectError = (typeof CONNECT_ERRORS)[number];
 
 /** A page the browser gets instead of a redirect: why a link or a callback cannot go on. */
-export type PageKind = 'not_found' | 'expired' | 'used' | 'exhausted' | 'invalid_callback' | 'unavailable' | 'internal_error';
+export type PageKind = 'not_found' | 'expired' | 'used' | 'exhausted' | 'blocked' | 'invalid_callback' | 'unavailable' | 'internal_error';

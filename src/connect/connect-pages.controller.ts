@@ -4,7 +4,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Public } from '../auth/public.decorator.js';
 import { ApiErrors } from '../common/api-docs.js';
 import { PROVIDERS } from '../connections/providers.js';
-import { choosePage, messagePage, type Page } from './connect-pages.js';
+import { choosePage, messagePage } from './connect-pages.js';
+import { ConnectViews } from './connect-views.js';
 import { ConnectService } from './connect.service.js';
 
 const HTML = { 'text/html': { schema: { type: 'string' } } };
@@ -25,24 +26,53 @@ const PROVIDER = ApiParam({ name: 'provider', enum: PROVIDERS, example: 'strava'
 @ApiTags('connect')
 @Controller()
 export class ConnectPagesController {
-  constructor(private readonly connect: ConnectService) {}
+  constructor(
+    private readonly connect: ConnectService,
+    private readonly views: ConnectViews,
+  ) {}
 
   @Get('connect/:token')
   @ApiOperation({
     operationId: 'getConnectPage',
     summary: 'Open a connect link (in the user’s browser)',
-    description: 'One provider: a redirect to its flow. Several: a page of links to each. An unknown link is a 404 page; an expired or used one, a 410 page.',
+    description:
+      'One provider: a redirect to its flow. Several: the connect page, naming CONNECT_APP_NAME, with each provider, the ' +
+      'user’s state there (Connected and when it last synced, Needs reconnecting, Not connected) and a button to its flow, ' +
+      'and a link back to the return_url with status=cancelled. An unknown link is a 404 page, and counts against the ' +
+      'address like a failed authentication (429 page past AUTH_FAILURE_LIMIT_PER_MINUTE); an expired or used one, a 410 page.',
   })
   @TOKEN
   @REDIRECT('To the session’s one provider: GET /connect/{token}/{provider}')
-  @PAGE(200, 'A list of links, one per provider of the session')
+  @PAGE(200, 'The connect page: the session’s providers, each with the user’s state and a button')
   @PAGE(404, 'The link is not valid')
   @PAGE(410, 'The link has expired, or has been used')
+  @PAGE(429, 'Too many links not found from this address (Retry-After)')
   @ApiErrors([503])
-  async open(@Param('token') token: string, @Res() reply: FastifyReply): Promise<void> {
-    const outcome = await this.connect.openLink(token);
+  async open(@Param('token') token: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const outcome = await this.connect.openLink(token, request.ip);
     if ('redirect' in outcome) return void reply.redirect(outcome.redirect, 302);
-    send(reply, 'choose' in outcome ? choosePage(outcome.choose) : messagePage(outcome.page));
+    if ('choose' in outcome) return this.views.send(reply, choosePage(outcome.choose.appName, outcome.choose.offered, outcome.choose.cancelHref));
+    return this.views.send(reply, messagePage(outcome.page, outcome.retryAfter));
+  }
+
+  @Get('connect/:token/cancel')
+  @ApiOperation({
+    operationId: 'getConnectCancel',
+    summary: 'Leave the connect page for the app (in the user’s browser)',
+    description:
+      'A redirect to the session’s return_url with `connect_session_id` and `status=cancelled`. The session is not ' +
+      'changed: the user may come back to its link while it lasts. A used link is a 410 page, an unknown one a 404 page.',
+  })
+  @TOKEN
+  @REDIRECT('To the session’s return_url, with status=cancelled')
+  @PAGE(404, 'The link is not valid')
+  @PAGE(410, 'The link has been used')
+  @PAGE(429, 'Too many links not found from this address (Retry-After)')
+  @ApiErrors([503])
+  async cancel(@Param('token') token: string, @Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const outcome = await this.connect.cancelLink(token, request.ip);
+    if ('redirect' in outcome) return void reply.redirect(outcome.redirect, 302);
+    return this.views.send(reply, messagePage(outcome.page, outcome.retryAfter));
   }
 
   @Get('connect/:token/:provider')
@@ -58,11 +88,16 @@ export class ConnectPagesController {
   @REDIRECT('To the provider’s authorization page; sets the flow cookie')
   @PAGE(404, 'The link is not valid, or does not offer this provider')
   @PAGE(410, 'The link has expired, or has been used')
-  @PAGE(429, 'The link has started too many flows')
+  @PAGE(429, 'The link has started too many flows, or too many links were not found from this address')
   @ApiErrors([503])
-  async start(@Param('token') token: string, @Param('provider') provider: string, @Res() reply: FastifyReply): Promise<void> {
-    const outcome = await this.connect.startFlow(token, provider);
-    if ('page' in outcome) return send(reply, messagePage(outcome.page));
+  async start(
+    @Param('token') token: string,
+    @Param('provider') provider: string,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const outcome = await this.connect.startFlow(token, provider, request.ip);
+    if ('page' in outcome) return this.views.send(reply, messagePage(outcome.page, outcome.retryAfter));
     reply.header('set-cookie', outcome.setCookie).redirect(outcome.redirect, 302);
   }
 
@@ -88,12 +123,7 @@ export class ConnectPagesController {
     const start = request.url.indexOf('?');
     const outcome = await this.connect.finishCallback(provider, start === -1 ? '' : request.url.slice(start + 1), request.headers.cookie);
     if (outcome.setCookie) reply.header('set-cookie', outcome.setCookie);
-    if ('page' in outcome) return send(reply, messagePage(outcome.page));
+    if ('page' in outcome) return this.views.send(reply, messagePage(outcome.page));
     reply.redirect(outcome.redirect, 302);
   }
-}
-
-function send(reply: FastifyReply, page: Page): void {
-  if (page.status === 503) reply.header('Retry-After', '1');
-  reply.code(page.status).header('content-type', 'text/html; charset=utf-8').send(page.html);
 }

@@ -1,38 +1,99 @@
+import { Eta } from 'eta';
 import { describe, expect, it } from 'vitest';
-import { choosePage, escapeHtml, messagePage } from './connect-pages.js';
+import type { PageKind } from './connect-errors.js';
+import { choosePage, connectedText, messagePage, type Page } from './connect-pages.js';
+import { pagePolicy, VIEWS_DIR } from './connect-views.js';
+
+// The templates as ConnectViews renders them (through @fastify/view, with the same eta settings).
+const eta = new Eta({ views: VIEWS_DIR, autoEscape: true, cache: true });
+const html = (page: Page): string => eta.render(`./${page.template}`, { css: 'body{}', ...page.data });
+const NOW = new Date('2026-12-04T12:00:00Z');
+const ago = (ms: number) => new Date(NOW.getTime() - ms);
 
 describe('the connect pages', () => {
-  it('escape every dynamic value', () => {
-    expect(escapeHtml(`<a href="x" onclick='y'>&</a>`)).toBe('&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;');
-    const page = choosePage([{ provider: 'strava', href: 'https://svc.example/connect/t/strava?"><script>' }]);
-    expect(page.html).toContain('href="https://svc.example/connect/t/strava?&quot;&gt;&lt;script&gt;"');
-    expect(page.html).not.toContain('<script>');
+  it('escape every dynamic value: the app name, the hrefs', () => {
+    const page = choosePage(`<b>Acme</b> & "Co"`, [{ provider: 'strava', href: 'https://svc.example/connect/t/strava?"><script>' }], 'https://svc.example/connect/t/cancel?"x', NOW);
+    const text = html(page);
+    expect(text).toContain('href="https://svc.example/connect/t/strava?&quot;&gt;&lt;script&gt;"');
+    expect(text).toContain('Connect your wearable to &lt;b&gt;Acme&lt;/b&gt; &amp; &quot;Co&quot;');
+    expect(text).not.toContain('<script>');
+    expect(text).not.toContain('<b>');
   });
 
-  it('list one link per provider, by its name', () => {
-    const page = choosePage([
-      { provider: 'garmin', href: 'https://svc.example/connect/t/garmin' },
-      { provider: 'fitbit', href: 'https://svc.example/connect/t/fitbit' },
-    ]);
+  it('show each provider with the user’s state in words and one button', () => {
+    const page = choosePage(
+      'Acme Health',
+      [
+        { provider: 'garmin', href: '/connect/t/garmin', connection: { status: 'active', lastSyncedAt: ago(3 * 3_600_000) } },
+        { provider: 'whoop', href: '/connect/t/whoop', connection: { status: 'expired', lastSyncedAt: null } },
+        { provider: 'oura', href: '/connect/t/oura', connection: { status: 'revoked', lastSyncedAt: ago(60_000) } },
+        { provider: 'fitbit', href: '/connect/t/fitbit' },
+      ],
+      '/connect/t/cancel',
+      NOW,
+    );
     expect(page.status).toBe(200);
-    expect(page.html.match(/<a /g)).toHaveLength(2);
-    expect(page.html).toContain('<a href="https://svc.example/connect/t/garmin">Garmin</a>');
-    expect(page.html).toContain('<a href="https://svc.example/connect/t/fitbit">Fitbit (Google)</a>');
+    const text = html(page);
+    expect(text).toMatch(/^<!doctype html>\n<html lang="en">/);
+    expect(text).toContain('<title>Connect your wearable to Acme Health</title>');
+    expect(text.match(/<li class="provider">/g)).toHaveLength(4);
+    expect(text.match(/<a class="button/g)).toHaveLength(4);
+    for (const [name, state, action, href] of [
+      ['Garmin', 'Connected · last synced 3 hours ago', 'Connect again', '/connect/t/garmin'],
+      ['WHOOP', 'Needs reconnecting', 'Reconnect', '/connect/t/whoop'],
+      ['Oura', 'Needs reconnecting', 'Reconnect', '/connect/t/oura'],
+      ['Fitbit (Google)', 'Not connected', 'Connect', '/connect/t/fitbit'],
+    ]) {
+      const card = text.slice(text.indexOf(`<h2>${name}</h2>`));
+      expect(card.slice(0, card.indexOf('</li>'))).toMatch(
+        new RegExp(`${state}</p>[\\s\\S]*href="${href}">${action}<span class="visually-hidden"> ${name.replace(/[()]/g, '\\$&')}</span></a>`),
+      );
+    }
+    expect(text).toContain('<a href="/connect/t/cancel">Back to Acme Health</a>');
+    expect(text).toContain('<style>body{}</style>');
+    expect(text).not.toMatch(/<script|<img|<form|<iframe|style=/);
   });
 
-  it('say why a link cannot be used, with its status, and link nowhere', () => {
-    expect(messagePage('not_found').status).toBe(404);
-    expect(messagePage('expired').status).toBe(410);
-    expect(messagePage('used').status).toBe(410);
-    expect(messagePage('exhausted').status).toBe(429);
-    expect(messagePage('invalid_callback').status).toBe(400);
-    expect(messagePage('internal_error').status).toBe(500);
-    expect(messagePage('unavailable').status).toBe(503);
-    for (const kind of ['not_found', 'expired', 'used', 'exhausted', 'invalid_callback', 'internal_error', 'unavailable'] as const) {
-      const { html } = messagePage(kind);
-      expect(html).toMatch(/^<!doctype html>/);
-      expect(html).not.toMatch(/<a |<script|<form|<img|style=/);
+  it('say when a connection last synced, in words', () => {
+    expect(connectedText(null, NOW)).toBe('Connected · not synced yet');
+    expect(connectedText(ago(20_000), NOW)).toBe('Connected · last synced just now');
+    expect(connectedText(ago(-60_000), NOW)).toBe('Connected · last synced just now');
+    expect(connectedText(ago(60_000), NOW)).toBe('Connected · last synced 1 minute ago');
+    expect(connectedText(ago(59 * 60_000), NOW)).toBe('Connected · last synced 59 minutes ago');
+    expect(connectedText(ago(90 * 60_000), NOW)).toBe('Connected · last synced 1 hour ago');
+    expect(connectedText(ago(30 * 3_600_000), NOW)).toBe('Connected · last synced yesterday');
+    expect(connectedText(ago(10 * 86_400_000), NOW)).toBe('Connected · last synced last week');
+    expect(connectedText(ago(400 * 86_400_000), NOW)).toBe('Connected · last synced last year');
+  });
+
+  it('say why a link cannot be used, with its status and what to do, and link nowhere', () => {
+    const statuses: Record<PageKind, number> = {
+      not_found: 404,
+      expired: 410,
+      used: 410,
+      exhausted: 429,
+      blocked: 429,
+      invalid_callback: 400,
+      internal_error: 500,
+      unavailable: 503,
+    };
+    for (const [kind, status] of Object.entries(statuses) as [PageKind, number][]) {
+      const page = messagePage(kind);
+      expect(page.status, kind).toBe(status);
+      const text = html(page);
+      expect(text, kind).toMatch(/^<!doctype html>/);
+      expect(text, kind).toMatch(/<h1>[^<]+<\/h1>\n<p class="lead">[^<]*(Go back|Wait a minute|Check that)/);
+      expect(text, kind).not.toMatch(/<a |<script|<form|<img|style=/);
     }
-    expect(messagePage('expired').html).toContain('This link has expired');
+    expect(messagePage('unavailable').retryAfter).toBe(1);
+    expect(messagePage('blocked', 42).retryAfter).toBe(42);
+    expect(messagePage('not_found').retryAfter).toBeUndefined();
+    expect(html(messagePage('expired'))).toContain('This link has expired');
+  });
+
+  it('allow only their own stylesheet, by its hash, and framing only by the origins named', () => {
+    const policy = pagePolicy('body{}', []);
+    expect(policy).toBe("default-src 'none'; style-src 'sha256-fJgEClQWV1hGkK4qHMO0KotTsVnMYMXTq7/suurGyUo='; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    expect(pagePolicy('body{}', ['https://app.example.com', 'http://localhost:5173'])).toMatch(/; frame-ancestors https:\/\/app\.example\.com http:\/\/localhost:5173$/);
   });
 });

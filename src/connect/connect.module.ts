@@ -4,6 +4,7 @@ import type { ConnectConfig } from '../config/connect.config.js';
 import { ConnectionsModule } from '../connections/connections.module.js';
 import { ConnectAttempt } from './connect-attempt.entity.js';
 import { ConnectPagesController } from './connect-pages.controller.js';
+import { ConnectViews } from './connect-views.js';
 import { ConnectSession } from './connect-session.entity.js';
 import { ConnectSessionsController } from './connect-sessions.controller.js';
 import { ConnectRepository } from './connect.repository.js';
@@ -23,7 +24,7 @@ export class ConnectModule {
       // The entities describe the tables for TypeORM's schema tools; the repository's statements are SQL.
       imports: [TypeOrmModule.forFeature([ConnectSession, ConnectAttempt]), ConnectionsModule],
       controllers: [ConnectSessionsController, ConnectPagesController],
-      providers: [{ provide: CONNECT_CONFIG, useValue: config }, ConnectRepository, ConnectService],
+      providers: [{ provide: CONNECT_CONFIG, useValue: config }, ConnectRepository, ConnectService, ConnectViews],
     };
   }
 }

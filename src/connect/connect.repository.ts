@@ -26,6 +26,21 @@ export interface SessionByTokenRow {
   /** A callback claimed it, or it has an outcome. */
   used: boolean;
   expired: boolean;
+  /** Where the user goes back to (the page's "back to the app"). */
+  return_url: string;
+}
+
+/** A provider connection of the session's user, as the connect page shows it (from the connection_states view). */
+export interface ProviderStateRow {
+  provider: Provider;
+  status: 'active' | 'revoked' | 'expired';
+  /** UTC, as text (see isoTimeFromUtcText); null when never synced. */
+  last_synced_at: string | null;
+}
+
+/** The page's session, with the states of its user's connections to its providers. */
+export interface SessionPageRow extends SessionByTokenRow {
+  states: ProviderStateRow[];
 }
 
 /** What a new session stores: its token's hash, never the token. */
@@ -92,7 +107,16 @@ const INSERT_SESSION = `
 const FIND_SESSION = `SELECT ${SESSION_COLUMNS} FROM connect_sessions s WHERE s.id = $1`;
 
 const FIND_SESSION_BY_TOKEN = `
-  SELECT s.id, s.providers, (s.used_at IS NOT NULL OR s.status <> 'pending') AS used, s.expires_at <= now() AS expired
+  SELECT s.id, s.providers, (s.used_at IS NOT NULL OR s.status <> 'pending') AS used, s.expires_at <= now() AS expired, s.return_url
+    FROM connect_sessions s WHERE s.token_hash = $1`;
+
+// The connect page in one round trip: the session and, through the connections module's
+// connection_states view, its user's connections to the session's providers.
+const FIND_SESSION_PAGE = `
+  SELECT s.id, s.providers, (s.used_at IS NOT NULL OR s.status <> 'pending') AS used, s.expires_at <= now() AS expired, s.return_url,
+         COALESCE((SELECT json_agg(json_build_object('provider', cs.provider, 'status', cs.status,
+                                                     'last_synced_at', (cs.last_synced_at AT TIME ZONE 'UTC')::text))
+                     FROM connection_states cs WHERE cs.user_id = s.user_id AND cs.provider = ANY (s.providers)), '[]') AS states
     FROM connect_sessions s WHERE s.token_hash = $1`;
 
 // An attempt is added only to a session that is still open (unclaimed, unexpired), for one of its
@@ -183,6 +207,12 @@ export class ConnectRepository {
 
   async findSessionByToken(tokenHash: string): Promise<SessionByTokenRow | undefined> {
     const [row] = await this.sql.rows<SessionByTokenRow>(FIND_SESSION_BY_TOKEN, [tokenHash]);
+    return row;
+  }
+
+  /** The session of a link and its user's connection states, for the connect page: one statement. */
+  async findSessionPage(tokenHash: string): Promise<SessionPageRow | undefined> {
+    const [row] = await this.sql.rows<SessionPageRow>(FIND_SESSION_PAGE, [tokenHash]);
     return row;
   }
 

@@ -1,4 +1,6 @@
 import { BadRequestException, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
+import { FailedLookups } from '../auth/failed-lookups.js';
+import { isoTimeFromUtcText } from '../common/iso-time.js';
 import { UUID_PATTERN } from '../common/validation.js';
 import type { ConnectConfig } from '../config/connect.config.js';
 import { AccountInUseError } from '../connections/connection.errors.js';
@@ -10,6 +12,7 @@ import { ProviderError } from '../providers/provider-error.js';
 import { ProvidersService } from '../providers/providers.service.js';
 import { UserNotFoundError } from '../users/user.errors.js';
 import type { ConnectError, PageKind } from './connect-errors.js';
+import type { OfferedProvider } from './connect-pages.js';
 import { ConnectRepository, type ConsumedAttemptRow, type RefusedAttemptRow, type SessionRow } from './connect.repository.js';
 import { isSecretShaped, matchesHash, newSecret, secretHash } from './connect-secrets.js';
 import { clearedFlowCookie, FLOW_TTL_SECONDS, flowCookieName, flowCookieScope, readCookie, serializeFlowCookie } from './flow-cookie.js';
@@ -34,14 +37,17 @@ export interface CreatedSession {
   url: string;
 }
 
-/** What GET /connect/{token} answers. */
-export type LinkOutcome =
-  | { page: PageKind }
-  | { redirect: string }
-  | { choose: { provider: Provider; href: string }[] };
+/** A page instead of a redirect: why the link cannot go on (with how long an address is blocked, for `blocked`). */
+export interface PageOutcome {
+  page: PageKind;
+  retryAfter?: number;
+}
+
+/** What GET /connect/{token} answers: a page, the one provider's flow, or the providers to choose from. */
+export type LinkOutcome = PageOutcome | { redirect: string } | { choose: { appName: string; offered: OfferedProvider[]; cancelHref: string } };
 
 /** What GET /connect/{token}/{provider} answers: a page, or the provider's authorization URL and the flow cookie. */
-export type FlowStart = { page: PageKind } | { redirect: string; setCookie: string };
+export type FlowStart = PageOutcome | { redirect: string; setCookie: string };
 
 /**
  * What GET /oauth/{provider}/callback answers: a page (no session to return to), or the return_url with
@@ -72,6 +78,7 @@ export class ConnectService {
     private readonly providers: ProvidersService,
     private readonly connections: ConnectionsService,
     private readonly cipher: TokenCipher,
+    private readonly failedLookups: FailedLookups,
   ) {
     this.cookieScope = flowCookieScope(config.publicUrl);
   }
@@ -110,23 +117,61 @@ export class ConnectService {
     return session;
   }
 
-  /** The link: straight to the provider's flow when the session offers one, a choice when several. */
-  async openLink(token: string): Promise<LinkOutcome> {
-    if (!isSecretShaped(token)) return { page: 'not_found' };
-    const session = await this.repository.findSessionByToken(secretHash(token));
-    if (!session) return { page: 'not_found' };
+  /**
+   * The link: straight to the provider's flow when the session offers one, else its providers (those
+   * still configured) with the user's connection to each, read with the session in one statement. A
+   * link that is not found counts against the address (FailedLookups), which past the limit gets the
+   * `blocked` page.
+   */
+  async openLink(token: string, address: string): Promise<LinkOutcome> {
+    if (!isSecretShaped(token)) return this.notFound(address);
+    const session = await this.repository.findSessionPage(secretHash(token));
+    if (!session) return this.notFound(address);
     if (session.used) return { page: 'used' };
     if (session.expired) return { page: 'expired' };
-    if (session.providers.length === 1) return { redirect: this.flowUrl(token, session.providers[0]) };
-    return { choose: session.providers.map((provider) => ({ provider, href: this.flowUrl(token, provider) })) };
+    const offered = session.providers.filter((provider) => this.providers.isConnectable(provider));
+    if (offered.length === 0) return { page: 'not_found' };
+    if (offered.length === 1) return { redirect: this.flowUrl(token, offered[0]) };
+    const states = new Map(session.states.map((state) => [state.provider, state]));
+    return {
+      choose: {
+        appName: this.config.appName,
+        cancelHref: `${this.linkUrl(token)}/cancel`,
+        offered: offered.map((provider) => {
+          const state = states.get(provider);
+          const lastSynced = state ? isoTimeFromUtcText(state.last_synced_at) : null;
+          return {
+            provider,
+            href: this.flowUrl(token, provider),
+            connection: state && { status: state.status, lastSyncedAt: lastSynced === null ? null : new Date(lastSynced) },
+          };
+        }),
+      },
+    };
+  }
+
+  /**
+   * "Back to the app": the session's return_url with `connect_session_id` and `status=cancelled`. The
+   * session stays as it is (the user may come back and connect while it lasts); a used one gets its page.
+   */
+  async cancelLink(token: string, address: string): Promise<PageOutcome | { redirect: string }> {
+    if (!isSecretShaped(token)) return this.notFound(address);
+    const session = await this.repository.findSessionByToken(secretHash(token));
+    if (!session) return this.notFound(address);
+    if (session.used) return { page: 'used' };
+    const url = new URL(session.return_url);
+    for (const name of RESULT_PARAMS) url.searchParams.delete(name);
+    url.searchParams.set('connect_session_id', session.id);
+    url.searchParams.set('status', 'cancelled');
+    return { redirect: url.href };
   }
 
   /**
    * Starts the provider's flow for the link's session: a new attempt with a fresh state and flow
    * cookie (and PKCE verifier where the provider uses PKCE), each valid FLOW_TTL_SECONDS.
    */
-  async startFlow(token: string, provider: string): Promise<FlowStart> {
-    if (!isSecretShaped(token) || !isProvider(provider) || !this.providers.isConnectable(provider)) return { page: 'not_found' };
+  async startFlow(token: string, provider: string, address: string): Promise<FlowStart> {
+    if (!isSecretShaped(token) || !isProvider(provider) || !this.providers.isConnectable(provider)) return this.notFound(address);
     const state = newSecret();
     const cookie = newSecret();
     const stateHash = secretHash(state);
@@ -141,7 +186,10 @@ export class ConnectService {
       ttlSeconds: FLOW_TTL_SECONDS,
       maxAttempts: MAX_ATTEMPTS_PER_SESSION,
     });
-    if (!added) return { page: await this.whyNotStarted(token, provider) };
+    if (!added) {
+      const why = await this.whyNotStarted(token, provider);
+      return why === 'not_found' ? this.notFound(address) : { page: why };
+    }
     return { redirect: authorization.href, setCookie: serializeFlowCookie(flowCookieName(provider), cookie, this.cookieScope) };
   }
 
@@ -271,6 +319,12 @@ export class ConnectService {
     // Anything else is a fault here, not the provider's answer: its kind only, as its message could quote one.
     this.logger.error(`Connect session ${attempt.session_id}: the ${attempt.provider} exchange failed (${faultName(error)})`);
     return 'exchange_failed';
+  }
+
+  /** A link not found: counted against the address, which past the limit is told it is blocked. */
+  private async notFound(address: string): Promise<PageOutcome> {
+    const blockedFor = await this.failedLookups.failed('connect-link', address);
+    return blockedFor === undefined ? { page: 'not_found' } : { page: 'blocked', retryAfter: blockedFor };
   }
 
   /** Why an attempt could not be added to the link's session. */

@@ -50,8 +50,9 @@ export const EXPECTED_CONNECTION: Record<Provider, { provider_user_id: string; p
 /** The query a return_url gets, and nothing else. */
 export interface ReturnQuery {
   connect_session_id: string;
-  status: 'connected' | 'error';
-  provider: string;
+  status: 'connected' | 'error' | 'cancelled';
+  /** Absent when the user went back to the app from the connect page (status cancelled). */
+  provider?: string;
   connection_id?: string;
   error?: string;
 }
@@ -68,6 +69,8 @@ export interface WorldOptions {
   background?: Partial<BackgroundConfig>;
   /** More provider variables (P_WEBHOOK_TOKEN, STRAVA_WEBHOOK_VERIFY_TOKEN). */
   providerEnv?: Record<string, string>;
+  /** Failed authentications (and lookups) per address and minute (default: the tests' 1,000,000). */
+  authFailureLimitPerMinute?: number;
 }
 
 export interface ConnectWorld {
@@ -139,6 +142,7 @@ export async function startConnectWorld(options: WorldOptions = {}): Promise<Con
     providers: loadProvidersConfig(env),
     connect: { ...loadConnectConfig({}), ...options.connect, publicUrl },
     background: { ...loadBackgroundConfig({}), ...options.background },
+    ...(options.authFailureLimitPerMinute === undefined ? {} : { authFailureLimitPerMinute: options.authFailureLimitPerMinute }),
   };
   try {
     t = await startTestApp(settings);
@@ -204,9 +208,12 @@ export async function startConnectWorld(options: WorldOptions = {}): Promise<Con
       expect(`${location.origin}${location.pathname}`).toBe(`${expected.origin}${expected.pathname}`);
       const query = Object.fromEntries(location.searchParams) as unknown as ReturnQuery;
       const names = Object.keys(query).sort();
-      expect(names).toEqual(
-        query.status === 'connected' ? ['connect_session_id', 'connection_id', 'provider', 'status'] : ['connect_session_id', 'error', 'provider', 'status'],
-      );
+      const expectedNames = {
+        connected: ['connect_session_id', 'connection_id', 'provider', 'status'],
+        error: ['connect_session_id', 'error', 'provider', 'status'],
+        cancelled: ['connect_session_id', 'status'],
+      };
+      expect(names).toEqual(expectedNames[query.status]);
       expect(location.searchParams.getAll('status')).toHaveLength(1);
       return query;
     },

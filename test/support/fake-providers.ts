@@ -128,6 +128,11 @@ export interface FakeProviders {
   failNext(provider: Provider, endpoint: FakeEndpoint, fault: FakeFault): void;
   /** The user's next consent at this provider grants only these scopes (Garmin: these permissions). */
   grantNext(provider: Provider, scopes: string[]): void;
+  /**
+   * From now on, the authorization endpoint shows a consent page (an "Allow" link back to itself with
+   * consent=allow, which then redirects as usual), as a browser would meet one; off: it redirects at once.
+   */
+  showConsentPages(on: boolean): void;
   /** Whether a token the fake issued still works. */
   isActive(token: string): boolean;
   /** Every code, token, nonce and state the fake has seen or issued: none may appear in an error message. */
@@ -164,6 +169,7 @@ export async function startFakeProviders(clients: Partial<Record<Provider, FakeC
   const refreshTokens = new Map<string, IssuedToken>();
   const nonces = new Set<string>();
   const states = new Set<string>();
+  let consentPages = false;
   const registeredMembers = new Set<string>();
   const polarUsers = new Set<string>();
   const providerOfClient = new Map<string, Provider>(Object.entries(clients).map(([provider, client]) => [client.clientId, provider as Provider]));
@@ -266,6 +272,7 @@ export async function startFakeProviders(clients: Partial<Record<Provider, FakeC
     if (DIALECT[provider].pkce && (!challenge || query.get('code_challenge_method') !== 'S256')) {
       return json(res, 400, { error: 'invalid_request', error_description: 'PKCE with S256 is required' });
     }
+    if (consentPages && query.get('consent') !== 'allow') return consentPage(res, provider, query);
     const back = new URL(redirectUri);
     if (state) back.searchParams.set('state', state);
     if (takeFault(provider, 'authorize')) {
@@ -545,6 +552,7 @@ export async function startFakeProviders(clients: Partial<Record<Provider, FakeC
     callsTo: (provider, endpoint) => calls.filter((call) => call.provider === provider && (endpoint === undefined || call.endpoint === endpoint)),
     failNext: (provider, endpoint, fault) => void faults.set(`${provider} ${endpoint}`, fault),
     grantNext: (provider, scopes) => void grants.set(provider, scopes),
+    showConsentPages: (on) => void (consentPages = on),
     isActive: (value) => {
       const issued = accessTokens.get(value) ?? refreshTokens.get(value);
       return !!issued && !issued.revoked;
@@ -605,6 +613,15 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 
 function end(res: ServerResponse, status: number): void {
   res.writeHead(status).end();
+}
+
+/** A provider's consent page, plain: its name and an "Allow" link that repeats the request with consent=allow. */
+function consentPage(res: ServerResponse, provider: Provider, query: URLSearchParams): void {
+  const allow = new URLSearchParams(query);
+  allow.set('consent', 'allow');
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${provider}: allow access?</title></head>
+<body><main><h1>Allow access to your ${provider} data?</h1><p><a id="allow" href="?${allow.toString().replace(/&/g, '&amp;')}">Allow</a></p></main></body></html>`;
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
 }
 
 function redirect(res: ServerResponse, location: URL): void {

@@ -4,6 +4,7 @@ import { KeyLabelsFromHash1795510000000 } from './1795510000000-KeyLabelsFromHas
 import { RevokedConnectionsHoldNoTokens1795510000001 } from './1795510000001-RevokedConnectionsHoldNoTokens.js';
 import { ConnectSessions1795520000000 } from './1795520000000-ConnectSessions.js';
 import { RefreshAndJobs1795530000000 } from './1795530000000-RefreshAndJobs.js';
+import { ConnectionStates1795540000000 } from './1795540000000-ConnectionStates.js';
 
 /** Every migration, oldest first. Listed by class (not by glob) so tests, the app and the CLI load the same set. */
 export const migrations = [
@@ -13,4 +14,5 @@ export const migrations = [
   RevokedConnectionsHoldNoTokens1795510000001,
   ConnectSessions1795520000000,
   RefreshAndJobs1795530000000,
+  ConnectionStates1795540000000,
 ];
