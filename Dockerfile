@@ -7,6 +7,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ormconfig.ts ./
 COPY src ./src
+COPY views ./views
 RUN npm run build
 
 # Runtime: production dependencies and the compiled code only, as a non-root user.
@@ -16,6 +17,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/views ./views
 # DATA_DIR (./data) is only used by the embedded database, when DATABASE_URL is unset.
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node

@@ -25,7 +25,8 @@ Where the spec is silent:
 - An active connection whose access token lapsed with no refresh token reads as \`expired\` at once.
 - Unknown query parameters are ignored; unknown body fields are rejected (400).
 - Bodies are JSON objects only (415 otherwise), at most 1 MiB (413), nested at most 32 deep. An empty body
-  is no body, with or without \`Content-Type: application/json\`.
+  is no body, with or without \`Content-Type: application/json\`. The one exception is Withings' notices, read
+  form-encoded as Withings sends them.
 - Requests are limited per API key (\`X-RateLimit-Limit\`, \`-Remaining\`, \`-Reset\` on each answer to a valid key) and, for failed
   authentication, per client address; past either limit, 429 with \`Retry-After\`.
 - A database that is down or too slow answers 503 with \`Retry-After\`.`;

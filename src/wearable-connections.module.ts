@@ -51,8 +51,8 @@ export class WearableConnectionsModule {
   static forRoot(options: WearableConnectionsOptions): DynamicModule {
     const { logStream, ...config } = options;
     // A refresh or a deregistration holds its lease for a few provider calls (Withings' revocation
-    // takes two, a rejected refresh is tried twice), with room to store the outcome.
-    const leaseSeconds = Math.ceil((3 * config.providers.providerTimeoutMs) / 1000) + 30;
+    // takes two, a rejected refresh is tried twice), with room to store the outcome (LEASE_MARGIN_SECONDS).
+    const leaseSeconds = Math.ceil((3 * config.providers.providerTimeoutMs) / 1000) + config.background.leaseMarginSeconds;
     return {
       module: WearableConnectionsModule,
       global: true,

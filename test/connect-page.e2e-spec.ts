@@ -209,7 +209,7 @@ describe('the hosted connect page', () => {
       try {
         w.fake.showConsentPages(true);
         await page.goto(url);
-        const focusedText = () => page.evaluate(() => (document.activeElement as HTMLElement | null)?.innerText ?? '');
+        const focusedText = () => page.locator(':focus').innerText();
         let presses = 0;
         do {
           await page.keyboard.press('Tab');
@@ -217,7 +217,7 @@ describe('the hosted connect page', () => {
         } while (!/^Connect\s*Oura$/.test((await focusedText()).trim()) && presses < 10);
         expect(presses, 'Tab presses to reach "Connect Oura"').toBe(3);
         // The focus can be seen: the focused button has an outline.
-        const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+        const outline = await page.evaluate<string>('getComputedStyle(document.activeElement).outlineStyle');
         expect(outline).not.toBe('none');
         await Promise.all([page.waitForURL((target) => target.origin === w.fake.baseUrl), page.keyboard.press('Enter')]);
         await page.keyboard.press('Tab');
@@ -271,7 +271,7 @@ describe('the hosted connect page', () => {
           try {
             await page.goto(url);
             // No sideways scrolling.
-            expect(await page.evaluate(() => document.documentElement.scrollWidth), `${viewport.width} px`).toBeLessThanOrEqual(viewport.width);
+            expect(await page.evaluate<number>('document.documentElement.scrollWidth'), `${viewport.width} px`).toBeLessThanOrEqual(viewport.width);
             for (const link of await page.getByRole('link').all()) {
               const box = (await link.boundingBox())!;
               expect(Math.min(box.width, box.height), `${await link.innerText()} at ${viewport.width} px`).toBeGreaterThanOrEqual(24);

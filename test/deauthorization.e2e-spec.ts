@@ -2,26 +2,29 @@
  * Disconnects reach the provider, and providers' deauthorizations reach us, against the fake
  * providers over real HTTP, connections made by the real connect flow. A disconnect erases the tokens
  * at once and deregisters at the provider in the background with the token that was held (sealed in
- * the job, erased when it ends), retrying what may pass; Garmin's and Strava's notices revoke (reason
- * provider_deregistered) or change a scope, behind the secret in their URL. On the embedded database,
- * or on PostgreSQL with DATABASE_URL.
+ * the job, erased when it ends), retrying what may pass; Garmin's, Strava's and Withings' notices
+ * (Withings' form-encoded, as it sends them) revoke (reason provider_deregistered) or change a scope,
+ * behind the secret in their URL. On the embedded database, or on PostgreSQL with DATABASE_URL.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CONNECTION_EVENTS, type ConnectionEvent } from '../src/connections/connection.events.js';
 import { DEREGISTRATION_JOB } from '../src/connections/deregistration-job.js';
 import { type Provider, PROVIDERS } from '../src/connections/providers.js';
 import { TokenCipher, tokenContext } from '../src/crypto/token-cipher.js';
+import { ProviderNoticeHandler } from '../src/deauthorization/provider-notice.handler.js';
+import { PROVIDER_NOTICE_JOB } from '../src/deauthorization/provider-notices.js';
 import { JobsService } from '../src/jobs/jobs.service.js';
 import { type ConnectWorld, startConnectWorld } from './support/connect-world.js';
 import { FAKE_ACCOUNTS, GARMIN_PERMISSIONS } from './support/fake-providers.js';
-import { TOKEN_KEY } from './support/test-app.js';
+import { ADMIN_KEY, TOKEN_KEY } from './support/test-app.js';
 
 const GARMIN_TOKEN = randomBytes(24).toString('base64url');
 const STRAVA_TOKEN = randomBytes(24).toString('base64url');
 const STRAVA_VERIFY = randomBytes(18).toString('base64url');
+const WITHINGS_TOKEN = randomBytes(24).toString('base64url');
 
 let w: ConnectWorld;
 const revoked: ConnectionEvent[] = [];
@@ -29,7 +32,12 @@ const cipher = new TokenCipher(TOKEN_KEY);
 
 beforeAll(async () => {
   w = await startConnectWorld({
-    providerEnv: { GARMIN_WEBHOOK_TOKEN: GARMIN_TOKEN, STRAVA_WEBHOOK_TOKEN: STRAVA_TOKEN, STRAVA_WEBHOOK_VERIFY_TOKEN: STRAVA_VERIFY },
+    providerEnv: {
+      GARMIN_WEBHOOK_TOKEN: GARMIN_TOKEN,
+      STRAVA_WEBHOOK_TOKEN: STRAVA_TOKEN,
+      STRAVA_WEBHOOK_VERIFY_TOKEN: STRAVA_VERIFY,
+      WITHINGS_WEBHOOK_TOKEN: WITHINGS_TOKEN,
+    },
   });
   w.t.app.get(EventEmitter2).on(CONNECTION_EVENTS.revoked, (event: ConnectionEvent) => revoked.push(event));
 });
@@ -38,7 +46,7 @@ afterAll(async () => {
   if (w) {
     w.expectNoLeaks();
     // The secrets in the notices' URLs are not logged either.
-    for (const line of w.t.logs) for (const secret of [GARMIN_TOKEN, STRAVA_TOKEN, STRAVA_VERIFY]) expect(line).not.toContain(secret);
+    for (const line of w.t.logs) for (const secret of [GARMIN_TOKEN, STRAVA_TOKEN, STRAVA_VERIFY, WITHINGS_TOKEN]) expect(line).not.toContain(secret);
   }
   await w?.close();
 });
@@ -295,5 +303,227 @@ describe('/webhooks/providers/strava/{token}', () => {
     const row = await connectionRow(c);
     expect({ status: row.status, reason: row.status_reason, access: row.access_token }).toEqual({ status: 'revoked', reason: 'provider_deregistered', access: null });
     expect((await notify('strava', STRAVA_TOKEN, { object_type: 'athlete' })).status).toBe(400);
+  });
+});
+
+describe('/webhooks/providers/withings/{token}', () => {
+  const FORM = 'application/x-www-form-urlencoded';
+  const USERID = String(FAKE_ACCOUNTS.withings.userid);
+  /** A notification as Withings posts it: form-encoded fields. */
+  const notification = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+  const user = (action: string, userid = USERID) => notification({ userid, appli: '46', startdate: '1765000000', enddate: '1765000000', date: '2025-12-06', action });
+  const notifyForm = (token: string, body: string, contentType = FORM) =>
+    request(w.t.server).post(`/webhooks/providers/withings/${token}`).set('content-type', contentType).send(body);
+  const noticeJobs = () => w.t.query<JobRow>(`SELECT * FROM jobs WHERE kind = $1 AND payload->>'provider' = 'withings' ORDER BY created_at`, [PROVIDER_NOTICE_JOB]);
+
+  it('answers an unlink at once with 200 and revokes, in the background, the connection of that userid (provider_deregistered), announced as connection.revoked', async () => {
+    // Another user's Withings connection, to another Withings account (the fake has one; a Withings
+    // account is connected for one user at a time), and the same user's Garmin connection: untouched.
+    const other = await link('withings');
+    await w.t.query(`UPDATE connections SET provider_user_id = '364' WHERE id = $1`, [other.id]);
+    const c = await link('withings');
+    const garmin = await link('garmin', c.userId);
+    const calls = w.fake.callsTo('withings', 'deregister').length;
+
+    // The notice's job is held until the answer is in: the answer does not wait for it.
+    const handler = w.t.app.get(ProviderNoticeHandler);
+    const run = handler.run.bind(handler);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const spy = vi.spyOn(handler, 'run').mockImplementationOnce(async (job) => {
+      await held;
+      return run(job);
+    });
+    try {
+      const res = await notifyForm(WITHINGS_TOKEN, user('unlink'));
+      expect(res.status, res.text).toBe(200);
+      expect(res.body).toEqual({});
+      expect((await connectionRow(c)).status).toBe('active');
+      const [job] = (await noticeJobs()).slice(-1);
+      expect(job.payload).toEqual({ provider: 'withings', notices: [{ kind: 'deauthorized', providerUserId: USERID }] });
+    } finally {
+      release();
+    }
+    await drain();
+    expect(spy).toHaveBeenCalledTimes(1);
+    spy.mockRestore();
+    expect((await noticeJobs()).slice(-1).map((job) => [job.status, job.outcome])).toEqual([['done', 'applied']]);
+    const row = await connectionRow(c);
+    expect({ status: row.status, reason: row.status_reason, access: row.access_token, refresh: row.refresh_token }).toEqual({
+      status: 'revoked',
+      reason: 'provider_deregistered',
+      access: null,
+      refresh: null,
+    });
+    expect(revoked.filter((event) => event.connection_id === c.id).map((event) => [event.provider, event.reason])).toEqual([['withings', 'provider_deregistered']]);
+    expect((await w.connectionsOf(c.userId)).map((connection) => [connection.provider, connection.status]).sort()).toEqual([
+      ['garmin', 'active'],
+      ['withings', 'revoked'],
+    ]);
+    expect((await connectionRow(garmin)).status).toBe('active');
+    expect((await connectionRow(other)).status).toBe('active');
+    expect(revoked.filter((event) => event.connection_id === other.id)).toEqual([]);
+    // Withings ended the grant: nothing is sent back to it.
+    expect(w.fake.callsTo('withings', 'deregister').length).toBe(calls);
+
+    // Withings retries notices it thinks were lost: the same one again is 200 and changes nothing.
+    const again = await notifyForm(WITHINGS_TOKEN, user('unlink'));
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual({});
+    await drain();
+    expect(await connectionRow(c)).toEqual(row);
+    expect(revoked.filter((event) => event.connection_id === c.id)).toHaveLength(1);
+    expect((await noticeJobs()).slice(-1).map((job) => [job.status, job.outcome])).toEqual([['done', 'nothing_to_change']]);
+    expect((await disconnect(garmin)).status).toBe(204);
+    await drain();
+  });
+
+  it("revokes on a deleted account (action=delete) too; a userid nobody here holds is 200 and changes nothing", async () => {
+    const c = await link('withings');
+    // A charset parameter is the same form.
+    expect((await notifyForm(WITHINGS_TOKEN, user('delete'), `${FORM}; charset=UTF-8`)).status).toBe(200);
+    await drain();
+    const row = await connectionRow(c);
+    expect({ status: row.status, reason: row.status_reason, access: row.access_token }).toEqual({ status: 'revoked', reason: 'provider_deregistered', access: null });
+    expect(revoked.filter((event) => event.connection_id === c.id).map((event) => event.reason)).toEqual(['provider_deregistered']);
+
+    const d = await link('withings');
+    const before = await connectionRow(d);
+    const events = revoked.length;
+    const unknown = await notifyForm(WITHINGS_TOKEN, user('unlink', '987654321'));
+    expect(unknown.status).toBe(200);
+    expect(unknown.body).toEqual({});
+    await drain();
+    expect((await noticeJobs()).slice(-1).map((job) => [job.status, job.outcome])).toEqual([['done', 'nothing_to_change']]);
+    expect(await connectionRow(d)).toEqual(before);
+    expect(revoked).toHaveLength(events);
+    expect((await disconnect(d)).status).toBe(204);
+    await drain();
+  });
+
+  it('accepts a data notification (appli=1) and a profile update with 200, writing no job and changing nothing', async () => {
+    const c = await link('withings');
+    const before = await connectionRow(c);
+    const jobs = (await noticeJobs()).length;
+    for (const body of [
+      notification({ userid: USERID, appli: '1', startdate: '1765000000', enddate: '1765003600' }),
+      notification({ userid: USERID, appli: '16', startdate: '1765000000', enddate: '1765003600', date: '2025-12-06', deviceid: 'a1b2c3' }),
+      user('update'),
+    ]) {
+      const res = await notifyForm(WITHINGS_TOKEN, body);
+      expect(res.status, body).toBe(200);
+      expect(res.body).toEqual({});
+    }
+    await drain();
+    expect(await noticeJobs()).toHaveLength(jobs);
+    expect(await connectionRow(c)).toEqual(before);
+    expect((await disconnect(c)).status).toBe(204);
+    await drain();
+  });
+
+  it("answers Withings' HEAD check of the callback URL (and a GET) with 200 for the right token; 404 for a wrong one", async () => {
+    const head = await request(w.t.server).head(`/webhooks/providers/withings/${WITHINGS_TOKEN}`);
+    expect(head.status).toBe(200);
+    expect(head.text ?? '').toBe('');
+    const get = await request(w.t.server).get(`/webhooks/providers/withings/${WITHINGS_TOKEN}`);
+    expect(get.status).toBe(200);
+    expect(get.body).toEqual({});
+    // The HEAD is Fastify's, through the GET route: Strava's validation answers it as it answers a GET.
+    expect((await request(w.t.server).head(`/webhooks/providers/strava/${STRAVA_TOKEN}`)).status).toBe(400);
+    for (const token of [`${WITHINGS_TOKEN}x`, GARMIN_TOKEN, STRAVA_TOKEN]) {
+      expect((await request(w.t.server).head(`/webhooks/providers/withings/${token}`)).status, token).toBe(404);
+      const wrong = await request(w.t.server).get(`/webhooks/providers/withings/${token}`);
+      expect(wrong.status).toBe(404);
+      expect(wrong.body).toEqual({ detail: 'Not found' });
+    }
+    // Withings' token is for Withings only.
+    expect((await request(w.t.server).head(`/webhooks/providers/garmin/${WITHINGS_TOKEN}`)).status).toBe(404);
+  });
+
+  it('answers a notice with a wrong token 404, changing nothing', async () => {
+    const c = await link('withings');
+    const before = await connectionRow(c);
+    for (const token of [`${WITHINGS_TOKEN}x`, GARMIN_TOKEN, STRAVA_TOKEN]) {
+      const res = await notifyForm(token, user('unlink'));
+      expect(res.status, token).toBe(404);
+      expect(res.body).toEqual({ detail: 'Not found' });
+    }
+    const garmin = await request(w.t.server).post(`/webhooks/providers/garmin/${WITHINGS_TOKEN}`).send({ deregistrations: [] });
+    expect(garmin.status).toBe(404);
+    await drain();
+    expect(await connectionRow(c)).toEqual(before);
+    expect((await disconnect(c)).status).toBe(204);
+    await drain();
+  });
+
+  it('answers a body that is not a Withings notification 400 {"detail"}: a bad userid, appli or action, a field twice, the body rules', async () => {
+    const jobs = (await noticeJobs()).length;
+    for (const [body, detail] of [
+      [notification({ userid: 'abc', appli: '46', action: 'unlink' }), 'not a withings notice'],
+      [notification({ appli: '46', action: 'unlink' }), 'not a withings notice'],
+      [notification({ userid: USERID, appli: 'user', action: 'unlink' }), 'not a withings notice'],
+      [notification({ userid: USERID, action: 'unlink' }), 'not a withings notice'],
+      [user('revoke'), 'not a withings notice'],
+      [notification({ userid: USERID, appli: '46' }), 'not a withings notice'],
+      ['', 'not a withings notice'],
+      [`${user('unlink')}&userid=364`, 'more than once'],
+      [`__proto__=x&${user('unlink')}`, '__proto__'],
+      [`${user('unlink')}&deviceid=a%00b`, 'NUL'],
+    ]) {
+      const res = await notifyForm(WITHINGS_TOKEN, body);
+      expect(res.status, body).toBe(400);
+      expect(Object.keys(res.body)).toEqual(['detail']);
+      expect(res.body.detail, body).toContain(detail);
+    }
+    // JSON is still read (as for every provider), but a number is not Withings' form field.
+    const json = await request(w.t.server).post(`/webhooks/providers/withings/${WITHINGS_TOKEN}`).send({ userid: 363, appli: 46, action: 'unlink' });
+    expect(json.status).toBe(400);
+    expect(json.body.detail).toContain('not a withings notice');
+    // Within the body limit of every route.
+    const large = await notifyForm(WITHINGS_TOKEN, `${user('unlink')}&pad=${'p'.repeat(1024 * 1024)}`);
+    expect(large.status).toBe(413);
+    expect(Object.keys(large.body)).toEqual(['detail']);
+    expect(await noticeJobs()).toHaveLength(jobs);
+  });
+
+  it('reads a form body on no other route: 415 there as before (404 where no route is)', async () => {
+    const form = (method: 'post' | 'put' | 'delete', path: string) =>
+      request(w.t.server)[method](path).set('x-api-key', ADMIN_KEY).set('content-type', FORM).send(user('unlink'));
+    const userId = await w.createUser();
+    for (const [method, path] of [
+      ['post', `/webhooks/providers/garmin/${GARMIN_TOKEN}`],
+      ['post', `/webhooks/providers/strava/${STRAVA_TOKEN}`],
+      ['post', '/api/v1/users'],
+      ['post', `/api/v1/users/${userId}/connect-sessions`],
+      ['put', `/api/v1/users/${userId}/connections/withings`],
+      ['delete', `/api/v1/users/${userId}/connections/withings`],
+    ] as const) {
+      const res = await form(method, path);
+      expect(res.status, `${method} ${path}`).toBe(415);
+      expect(res.body).toEqual({ detail: 'Content-Type must be application/json' });
+    }
+    expect(await w.connectionsOf(userId)).toEqual([]);
+    const nowhere = await form('post', `/webhooks/providers/withings/${WITHINGS_TOKEN}/more`);
+    expect(nowhere.status).toBe(404);
+    expect(nowhere.body.detail).toMatch(/^Route POST .* not found$/);
+  });
+});
+
+describe('wrong tokens at /webhooks/providers/…', () => {
+  it('count against the address like failed authentications: past the limit 429 with Retry-After, while the right token is still served', async () => {
+    const limited = await startConnectWorld({ providers: ['garmin'], providerEnv: { GARMIN_WEBHOOK_TOKEN: GARMIN_TOKEN }, authFailureLimitPerMinute: 3 });
+    try {
+      const post = (token: string) => request(limited.t.server).post(`/webhooks/providers/garmin/${token}`).send({ deregistrations: [] });
+      for (const token of ['guess-1', 'guess-2', `${GARMIN_TOKEN}x`]) expect((await post(token)).status, token).toBe(404);
+      const blocked = await post('guess-4');
+      expect(blocked.status).toBe(429);
+      expect(blocked.body.detail).toMatch(/^Too many requests with a wrong token from this address; retry after \d+ s$/);
+      expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+      expect((await request(limited.t.server).get('/webhooks/providers/strava/guess-5')).status).toBe(429);
+      // Garmin's own notices still arrive from that address.
+      expect((await post(GARMIN_TOKEN)).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
   });
 });

@@ -76,6 +76,8 @@ describe('jobs across a SIGKILL', () => {
       JOBS_CONCURRENCY: String(CONCURRENCY),
       JOBS_POLL_INTERVAL_MS: '200',
       DEREGISTRATION_RETRY_DELAYS_SECONDS: '1',
+      // Leases of 3 × PROVIDER_TIMEOUT_MS + 2 s = 5 s, so that those in flight at the kill are taken over soon.
+      LEASE_MARGIN_SECONDS: '2',
     };
     const first = await spawnService('jobs-crash', env, { dataDir: true });
     services.push(first);
@@ -106,7 +108,7 @@ describe('jobs across a SIGKILL', () => {
     garmin.state.holding = false;
     const second = await spawnService('jobs-crash', env, { sameDataAs: first });
     services.push(second);
-    // Those that were in flight run again once their lease (3 × PROVIDER_TIMEOUT_MS + 30 s) lapsed.
+    // Those that were in flight run again once their lease (3 × PROVIDER_TIMEOUT_MS + LEASE_MARGIN_SECONDS) lapsed.
     await until('every deregistration to be answered', () => tokens.every((token) => garmin!.answered.has(token)), 120_000);
     expect([...garmin.answered].sort()).toEqual([...tokens].sort());
     expect(second.output()).not.toContain(tokens[0]);

@@ -329,6 +329,7 @@ describe('OpenAPI document', () => {
       'get /api/v1/connect-sessions/{id}': 'getConnectSession',
       'get /connect/{token}': 'getConnectPage',
       'get /connect/{token}/{provider}': 'getConnectProviderPage',
+      'get /connect/{token}/cancel': 'getConnectCancel',
       'get /oauth/{provider}/callback': 'getOAuthCallback',
       'post /api/v1/users': 'createUser',
       'get /api/v1/users': 'listUsers',

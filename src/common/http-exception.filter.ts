@@ -39,7 +39,7 @@ export function toErrorResponse(exception: unknown, request?: { method: string; 
     if (request && exception instanceof NotFoundException && NO_ROUTE.test(detail)) {
       return { status: HttpStatus.NOT_FOUND, detail: noRoute(request) };
     }
-    // Only Fastify answers 415 (FST_ERR_CTP_INVALID_MEDIA_TYPE, a body that is not JSON): say what to send instead.
+    // Only Fastify (FST_ERR_CTP_INVALID_MEDIA_TYPE) and the form parser (readJsonOnly) answer 415, a body that is not JSON: say what to send instead.
     if (exception.getStatus() === HttpStatus.UNSUPPORTED_MEDIA_TYPE) {
       return { status: HttpStatus.UNSUPPORTED_MEDIA_TYPE, detail: UNSUPPORTED_MEDIA_TYPE };
     }

@@ -1,6 +1,6 @@
-import { BadRequestException, Injectable, type OnModuleInit } from '@nestjs/common';
+import { BadRequestException, Injectable, type OnModuleInit, UnsupportedMediaTypeException } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { fastifyTrustProxy, type TrustProxy } from '../config/app.config.js';
 import { bodyProblem, clientErrorHandler, frameworkErrorHandler } from './client-errors.js';
 import { entitySerializerHook } from './entity-serializer.js';
@@ -63,8 +63,8 @@ export function isApiDocsPage(url: string): boolean {
  * - preValidation: the body rules (depth, width, NUL characters), before any validator walks a body;
  * - preSerialization: @Exclude() applied to any class instance that reaches a response;
  * - onResponse: the request log line;
- * - JSON as the only body read (text/plain and form bodies get a 415), and an empty JSON body read as
- *   no body.
+ * - JSON as the only body read (text/plain and form bodies get a 415; Withings' notices alone are
+ *   read form-encoded), and an empty JSON body read as no body.
  *
  * Nest registers its routes before it calls onModuleInit; Fastify works out each route's hooks when
  * it gets ready, so hooks added here apply to every route, Nest's and those added later alike. They
@@ -98,15 +98,26 @@ export class HttpSafetyNets implements OnModuleInit {
   }
 }
 
+/** The route of the providers' notices (ProviderNoticesController), the one that may read a form body. */
+export const PROVIDER_NOTICES_ROUTE = 'webhooks/providers/:provider/:token';
+
+const FORM = 'application/x-www-form-urlencoded';
+
 /**
  * JSON is the only body this API reads: anything else gets a 415 instead of reaching validation as a
  * string or a form. Fastify's JSON parser (secure-json-parse, refusing __proto__ and
  * constructor.prototype; bad JSON is a 400) stays, except that an empty body is no body: many clients
  * send `Content-Type: application/json` on a DELETE. It replaces whichever JSON parser is there
  * (Fastify's, or the one Nest adds unless the application is created with `bodyParser: false`).
+ *
+ * The one exception is Withings' notices (POST /webhooks/providers/withings/{token}), which Withings
+ * posts form-encoded and cannot be asked to send otherwise: there a form is read into an object of
+ * strings (readForm). Everywhere else a form gets the 415 it would get without a parser (a URL no route
+ * serves, its 404), once the body has been read within the same 1 MiB limit; the body rules apply to
+ * the form as to JSON.
  */
 function readJsonOnly(fastify: FastifyInstance): void {
-  for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+  for (const type of ['text/plain', FORM]) {
     if (fastify.hasContentTypeParser(type)) fastify.removeContentTypeParser(type);
   }
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
@@ -115,4 +126,37 @@ function readJsonOnly(fastify: FastifyInstance): void {
     if (body.length === 0) done(null, undefined);
     else parseJson(request, body as string, done);
   });
+  fastify.addContentTypeParser(FORM, { parseAs: 'string' }, (request, body, done) => {
+    if (request.is404) return done(null, undefined);
+    if (!isWithingsNotice(request)) return done(new UnsupportedMediaTypeException());
+    const form = readForm(body as string);
+    if (typeof form === 'string') done(new BadRequestException(form), undefined);
+    else done(null, form);
+  });
+}
+
+/** Whether the request is a POST to Withings' notices, by its route and its `provider` (as the controller reads them). */
+function isWithingsNotice(request: FastifyRequest): boolean {
+  const route = request.routeOptions.url;
+  return (
+    request.method === 'POST' &&
+    route !== undefined &&
+    route.endsWith(`/${PROVIDER_NOTICES_ROUTE}`) &&
+    (request.params as Record<string, string | undefined>).provider === 'withings'
+  );
+}
+
+/**
+ * A form body as an object of strings (URLSearchParams' decoding); a field twice, or a `__proto__`
+ * field (refused in JSON too), is a problem, returned as the 400's detail.
+ */
+function readForm(body: string): Record<string, string> | string {
+  const entries = [...new URLSearchParams(body)];
+  const names = new Set<string>();
+  for (const [name] of entries) {
+    if (name === '__proto__') return 'The request body must not have a __proto__ field';
+    if (names.has(name)) return `The request body has the field ${JSON.stringify(name.slice(0, 100))} more than once`;
+    names.add(name);
+  }
+  return Object.fromEntries(entries);
 }

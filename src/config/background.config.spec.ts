@@ -8,6 +8,7 @@ describe('loadBackgroundConfig', () => {
       refresh: { intervalSeconds: 60, aheadSeconds: 600, concurrency: 4, retryDelaysSeconds: [60, 300, 900, 3600] },
       jobs: { pollIntervalMs: 1000, concurrency: 4 },
       deregistrationRetryDelaysSeconds: [60, 300, 900, 3600],
+      leaseMarginSeconds: 30,
     });
   });
 
@@ -21,11 +22,13 @@ describe('loadBackgroundConfig', () => {
         JOBS_POLL_INTERVAL_MS: '200',
         JOBS_CONCURRENCY: '8',
         DEREGISTRATION_RETRY_DELAYS_SECONDS: '30',
+        LEASE_MARGIN_SECONDS: '5',
       }),
     ).toEqual({
       refresh: { intervalSeconds: 5, aheadSeconds: 120, concurrency: 16, retryDelaysSeconds: [1, 2.5, 10] },
       jobs: { pollIntervalMs: 200, concurrency: 8 },
       deregistrationRetryDelaysSeconds: [30],
+      leaseMarginSeconds: 5,
     });
   });
 
@@ -37,6 +40,7 @@ describe('loadBackgroundConfig', () => {
     ['REFRESH_RETRY_DELAYS_SECONDS', '60,,300'],
     ['REFRESH_RETRY_DELAYS_SECONDS', '0'],
     ['DEREGISTRATION_RETRY_DELAYS_SECONDS', '100000'],
+    ['LEASE_MARGIN_SECONDS', '0'],
   ])('a bad %s (%s) is a ConfigError naming it', (name, value) => {
     expect(() => loadBackgroundConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadBackgroundConfig({ [name]: value })).toThrow(name);

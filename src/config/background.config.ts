@@ -20,6 +20,12 @@ export interface BackgroundConfig {
   };
   /** `DEREGISTRATION_RETRY_DELAYS_SECONDS` (60,300,900,3600): delays after a failed deregistration, the last repeated for a day. */
   deregistrationRetryDelaysSeconds: number[];
+  /**
+   * `LEASE_MARGIN_SECONDS` (30): a refresh's or a work item's lease lasts its provider calls at their
+   * longest (3 × PROVIDER_TIMEOUT_MS) plus this, the time to store the outcome; a claim whose holder
+   * died is taken over once it lapses.
+   */
+  leaseMarginSeconds: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -58,5 +64,6 @@ export function loadBackgroundConfig(env: Env): BackgroundConfig {
       concurrency: integer(env, 'JOBS_CONCURRENCY', 4, 1, 256),
     },
     deregistrationRetryDelaysSeconds: delays(env, 'DEREGISTRATION_RETRY_DELAYS_SECONDS', DEFAULT_DELAYS),
+    leaseMarginSeconds: integer(env, 'LEASE_MARGIN_SECONDS', 30, 1, 3_600),
   };
 }

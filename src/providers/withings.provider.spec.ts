@@ -26,3 +26,58 @@ describe("withings' token answers", () => {
     expect(answer({ status: 2555, body: {} }).status).toBe(503);
   });
 });
+
+describe("withings' notifications", () => {
+  const read = (body: unknown, max = 1000) => withings.notices!.read(body, max);
+  // As Withings posts them, form-encoded: the form parser gives a flat object of strings.
+  const user = (action: string) => ({ userid: '363', appli: '46', startdate: '1765000000', enddate: '1765000000', date: '2025-12-06', action });
+
+  it('reads an unlink or a deleted account (the user category, appli 46) as a deauthorization of that userid', () => {
+    expect(read(user('unlink'))).toEqual([{ kind: 'deauthorized', providerUserId: '363' }]);
+    expect(read(user('delete'))).toEqual([{ kind: 'deauthorized', providerUserId: '363' }]);
+    expect(read({ userid: '9007199254740991', appli: '46', action: 'unlink' })).toEqual([{ kind: 'deauthorized', providerUserId: '9007199254740991' }]);
+  });
+
+  it('reads a profile update, and the data categories (no action), as nothing to do', () => {
+    expect(read(user('update'))).toEqual([]);
+    for (const appli of ['1', '4', '16', '44', '50', '54']) {
+      expect(read({ userid: '363', appli, startdate: '1765000000', enddate: '1765003600', deviceid: 'a1b2' }), appli).toEqual([]);
+    }
+  });
+
+  it('refuses what is not of its shape: no integer userid, no integer appli, an unknown action, a value that is not one string', () => {
+    for (const body of [
+      undefined,
+      null,
+      'userid=363&appli=46&action=unlink',
+      [user('unlink')],
+      {},
+      { appli: '46', action: 'unlink' },
+      { ...user('unlink'), userid: '' },
+      { ...user('unlink'), userid: 'abc' },
+      { ...user('unlink'), userid: '-363' },
+      { ...user('unlink'), userid: '0363' },
+      { ...user('unlink'), userid: '3.5' },
+      { ...user('unlink'), userid: '9007199254740993' },
+      { ...user('unlink'), userid: 363 },
+      { userid: '363', action: 'unlink' },
+      { ...user('unlink'), appli: 'user' },
+      { ...user('unlink'), appli: '46.0' },
+      { ...user('unlink'), appli: 46 },
+      { userid: '363', appli: '46' },
+      user('revoke'),
+      user('UNLINK'),
+      { ...user('unlink'), action: ['unlink'] },
+      { ...user('unlink'), deviceid: { id: 'x' } },
+      { ...user('unlink'), date: null },
+    ]) {
+      expect(read(body), JSON.stringify(body)).toBeUndefined();
+    }
+  });
+
+  it('carries one notice per request, within the bound it is given', () => {
+    expect(read(user('unlink'), 1)).toHaveLength(1);
+    expect(read(user('unlink'), 0)).toBeUndefined();
+    expect(read(user('update'), 0)).toEqual([]);
+  });
+});

@@ -46,7 +46,40 @@ export const withings: ProviderAdapter = {
     const revoked = await signedCall(http, OAUTH2, clientSecret, { action: 'revoke', client_id: clientId, nonce }, { userid: providerUserId });
     return new Response(null, { status: revoked.status });
   },
+
+  /**
+   * Withings' Notify (developer.withings.com, "Keep user's data up to date"): a POST, form-encoded
+   * (`application/x-www-form-urlencoded`, which only this provider's notices may be; see
+   * HttpSafetyNets), of `userid`, `appli` (the category), `startdate`, `enddate`, `date`, `deviceid`
+   * and `action`. The user category (appli 46, user.info) says with `action` that the user unlinked
+   * the app (`unlink`) or deleted the account (`delete`), both read as a deauthorization, or updated
+   * the profile (`update`, nothing to do). The data categories (1, 4, 16, 44, …) carry no action and
+   * are pushes of data this service does not handle ([]). `userid` is the token answer's, which is the
+   * connection's provider_user_id. Withings does not sign its notifications (it publishes the addresses
+   * they come from instead): the secret in the URL is what tells them from a forgery. One notice per
+   * request; only `userid`, `appli` and `action` are read, and every field must be one string.
+   */
+  notices: {
+    read(body, max) {
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+      if (!Object.values(body).every((value) => typeof value === 'string')) return undefined;
+      const userid = member(body, 'userid');
+      const appli = member(body, 'appli');
+      const action = member(body, 'action');
+      if (typeof userid !== 'string' || !WITHINGS_USER_ID.test(userid) || !Number.isSafeInteger(Number(userid))) return undefined;
+      if (typeof appli !== 'string' || !/^[0-9]{1,4}$/.test(appli)) return undefined;
+      if (Number(appli) !== USER_CATEGORY || action === 'update') return [];
+      if (action !== 'unlink' && action !== 'delete') return undefined;
+      return max >= 1 ? [{ kind: 'deauthorized', providerUserId: userid }] : undefined;
+    },
+  },
 };
+
+/** Withings' notification category of the user itself (user.info): unlinked, deleted, or updated. */
+const USER_CATEGORY = 46;
+
+/** A Withings user id as its notifications write it: an integer, as the token answer's (no sign, no leading zero). */
+const WITHINGS_USER_ID = /^[1-9][0-9]{0,15}$/;
 
 /** The HTTP status a Withings status amounts to: 601 (too many requests) and 2555 (unknown error) are transient. */
 function httpStatus(status: number): number {
