@@ -237,9 +237,12 @@ describe('the hosted connect page', () => {
       w.fake.showConsentPages(false);
       await w.run(w.browser(), `${used.url}/oura`);
       await disconnect(userId, 'oura');
+      const expired = await session(userId);
+      await w.t.app.get(Sql).rows(`UPDATE connect_sessions SET expires_at = now() - interval '1 second' WHERE id = $1`, [expired.id]);
       const pages = {
         connect: (await session(userId)).url,
         used: used.url,
+        expired: expired.url,
         'not found': `${w.publicUrl}/connect/${'A'.repeat(43)}`,
         'invalid callback': `${w.publicUrl}/oauth/oura/callback?state=${'B'.repeat(43)}&code=x`,
       };
@@ -247,7 +250,8 @@ describe('the hosted connect page', () => {
         const { page, problems, close } = await open({ colorScheme });
         try {
           for (const [name, url] of Object.entries(pages)) {
-            await page.goto(url);
+            const response = await page.goto(url);
+            expect(response!.status(), name).toBe({ connect: 200, used: 410, expired: 410, 'not found': 404, 'invalid callback': 400 }[name]);
             const results = await new AxeBuilder({ page }).withTags(WCAG).analyze();
             expect(
               results.violations.map((violation) => `${violation.id}: ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`),
