@@ -25,6 +25,9 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = app.get(Logger);
+  if (config.webhooks.allowInsecureUrls) {
+    logger.warn('WEBHOOK_ALLOW_INSECURE_URLS is true: webhook endpoints may be http:// and reach loopback, private and metadata addresses (for tests and local development only)');
+  }
   for (const name of insecureSettings(config)) {
     logger.warn(`${name} is plain http:// to another host: links, OAuth codes and tokens cross the network unencrypted (use https:// outside a test network)`);
   }

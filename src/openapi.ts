@@ -9,6 +9,7 @@ import {
 } from '@nestjs/swagger';
 import { API_KEY_SECURITY } from './common/api-docs.js';
 import { loadBackgroundConfig } from './config/background.config.js';
+import { loadWebhooksConfig } from './config/webhooks.config.js';
 import { loadConnectConfig } from './config/connect.config.js';
 import { loadProvidersConfig } from './config/providers.config.js';
 
@@ -115,6 +116,7 @@ export async function generateOpenApiDocument(): Promise<OpenAPIObject> {
       providers: loadProvidersConfig({}),
       connect: loadConnectConfig({}),
       background: loadBackgroundConfig({}),
+      webhooks: loadWebhooksConfig({}),
     }),
     new FastifyAdapter(),
     { preview: true, logger: false, abortOnError: false },

@@ -20,6 +20,7 @@ import { JobsModule } from './jobs/jobs.module.js';
 import { ProvidersModule } from './providers/providers.module.js';
 import { RefreshModule } from './refresh/refresh.module.js';
 import { UsersModule } from './users/users.module.js';
+import { WebhooksModule } from './webhooks/webhooks.module.js';
 
 /** What the application needs once start-up has settled where the database and the token key are. */
 export type RuntimeConfig = Omit<AppConfig, 'port' | 'host' | 'dataDir' | 'databaseUrl' | 'tokenEncryptionKey'> & {
@@ -68,6 +69,7 @@ export class WearableConnectionsModule {
         CryptoModule.forRoot(new TokenCipher(config.tokenEncryptionKey, config.tokenEncryptionKeysOld)),
         JobsModule.forRoot({ ...config.background.jobs, leaseSeconds }),
         AuthModule.forRoot(config),
+        WebhooksModule.forRoot(config.webhooks),
         UsersModule,
         ConnectionsModule,
         ProvidersModule.forRoot(config.providers),

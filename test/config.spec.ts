@@ -8,6 +8,7 @@ import { compileService, ROOT } from './support/compile-service.js';
 import { ConfigError, loadConfig } from '../src/config/app.config.js';
 import { loadBackgroundConfig } from '../src/config/background.config.js';
 import { loadProvidersConfig } from '../src/config/providers.config.js';
+import { loadWebhooksConfig } from '../src/config/webhooks.config.js';
 
 // A build of its own (incremental), so that it races neither `npm run build` nor other test files.
 const BUILD_DIR = join(ROOT, 'dist', 'test-builds', 'config');
@@ -46,8 +47,9 @@ describe('loadConfig', () => {
       logLevel: 'info',
       // Their own variables are tested in src/config/*.spec.ts.
       providers: loadProvidersConfig({}),
-      connect: { publicUrl: 'http://localhost:3000', sessionTtlSeconds: 900, returnUrls: null, allowSharedAccounts: false },
+      connect: { publicUrl: 'http://localhost:3000', sessionTtlSeconds: 900, returnUrls: null, allowSharedAccounts: false, appName: 'your app', frameAncestors: [] },
       background: loadBackgroundConfig({}),
+      webhooks: loadWebhooksConfig({}),
     });
   });
 
@@ -104,8 +106,9 @@ describe('loadConfig', () => {
       requestTimeoutMs: 5000,
       logLevel: 'warn',
       providers: loadProvidersConfig({}),
-      connect: { publicUrl: 'http://localhost:8080', sessionTtlSeconds: 900, returnUrls: null, allowSharedAccounts: false },
+      connect: { publicUrl: 'http://localhost:8080', sessionTtlSeconds: 900, returnUrls: null, allowSharedAccounts: false, appName: 'your app', frameAncestors: [] },
       background: loadBackgroundConfig({}),
+      webhooks: loadWebhooksConfig({}),
     });
   });
 

@@ -251,7 +251,7 @@ describe('OpenAPI document', () => {
 
   it('every route that reads a body (every method but GET: Fastify parses a DELETE body too) documents 413 and 415', () => {
     const reading = operationsOf(committed).filter(({ method }) => method !== 'get');
-    expect(reading.filter(({ op }) => op.requestBody).length).toBe(4);
+    expect(reading.filter(({ op }) => op.requestBody).length).toBe(6);
     for (const { name, op } of reading) {
       for (const status of ['413', '415']) {
         expect(op.responses[status]?.content?.['application/json']?.schema, `${name} documents ${status}`).toEqual(ERROR_REF);
@@ -279,7 +279,7 @@ describe('OpenAPI document', () => {
 
   it('every request body is an object schema with additionalProperties: false, as validBody rejects unknown fields', () => {
     const bodies = operationsOf(committed).filter(({ op }) => op.requestBody);
-    expect(bodies.length).toBe(4);
+    expect(bodies.length).toBe(6);
     for (const { name, op } of bodies) {
       const schema = bodySchema(committed, op)!;
       expect(schema.type, name).toBe('object');
@@ -331,6 +331,15 @@ describe('OpenAPI document', () => {
       'get /connect/{token}/{provider}': 'getConnectProviderPage',
       'get /connect/{token}/cancel': 'getConnectCancel',
       'get /oauth/{provider}/callback': 'getOAuthCallback',
+      'post /api/v1/webhook-endpoints': 'createWebhookEndpoint',
+      'get /api/v1/webhook-endpoints': 'listWebhookEndpoints',
+      'get /api/v1/webhook-endpoints/{id}': 'getWebhookEndpoint',
+      'patch /api/v1/webhook-endpoints/{id}': 'updateWebhookEndpoint',
+      'delete /api/v1/webhook-endpoints/{id}': 'deleteWebhookEndpoint',
+      'post /api/v1/webhook-endpoints/{id}/rotate-secret': 'rotateWebhookSecret',
+      'post /api/v1/webhook-endpoints/{id}/test': 'testWebhookEndpoint',
+      'get /api/v1/webhook-endpoints/{id}/deliveries': 'listWebhookDeliveries',
+      'post /api/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/retry': 'retryWebhookDelivery',
       'post /api/v1/users': 'createUser',
       'get /api/v1/users': 'listUsers',
       'get /api/v1/users/{user_id}': 'getUser',
@@ -341,7 +350,7 @@ describe('OpenAPI document', () => {
       'get /health/live': 'getLiveness',
       'get /health/ready': 'getReadiness',
     });
-    for (const id of Object.values(ids)) expect(id).toMatch(/^(list|get|put|create|delete|revoke|refresh)[A-Z][A-Za-z]*$/);
+    for (const id of Object.values(ids)) expect(id).toMatch(/^(list|get|put|create|update|delete|revoke|refresh|rotate|test|retry)[A-Z][A-Za-z]*$/);
   });
 
   it('names schemas for generated code (no Dto or Response suffix), and every $ref resolves', () => {
@@ -382,18 +391,23 @@ describe('OpenAPI document', () => {
   });
   describe('the request schemas are the limits the service enforces', () => {
     let userId: string;
+    let endpointId: string;
     beforeAll(async () => {
       userId = (await createUser()).id;
+      // A public address literal: no DNS is needed to check it.
+      endpointId = (await call('post', '/api/v1/webhook-endpoints', { body: { url: 'https://93.184.215.14/hooks' } })).body.id;
     });
 
     /** Each body operation, with a body the service accepts and where to send it. */
-    const BODIES: { path: string; method: 'post' | 'put'; url: () => string; valid: () => Record<string, unknown> }[] = [
+    const BODIES: { path: string; method: 'post' | 'put' | 'patch'; url: () => string; valid: () => Record<string, unknown> }[] = [
       { path: '/api/v1/users/{user_id}/connections/{provider}', method: 'put', url: () => `/api/v1/users/${userId}/connections/coros`, valid: () => ({ access_token: 'token' }) },
       { path: '/api/v1/users', method: 'post', url: () => '/api/v1/users', valid: () => ({}) },
       { path: '/api/v1/api-keys', method: 'post', url: () => '/api/v1/api-keys', valid: () => ({ name: 'limits', scopes: ['read'] }) },
       { path: '/api/v1/users/{user_id}/connect-sessions', method: 'post', url: () => `/api/v1/users/${userId}/connect-sessions`, valid: () => ({ return_url: 'http://localhost:3000/done' }) },
+      { path: '/api/v1/webhook-endpoints', method: 'post', url: () => '/api/v1/webhook-endpoints', valid: () => ({ url: 'https://93.184.215.14/hooks' }) },
+      { path: '/api/v1/webhook-endpoints/{id}', method: 'patch', url: () => `/api/v1/webhook-endpoints/${endpointId}`, valid: () => ({}) },
     ];
-    const send = (method: 'post' | 'put', url: string, body: unknown) => call(method, url, { body });
+    const send = (method: 'post' | 'put' | 'patch', url: string, body: unknown) => call(method, url, { body });
 
     it('covers every operation with a body', () => {
       expect(BODIES.map(({ path, method }) => `${method} ${path}`).sort()).toEqual(

@@ -282,7 +282,8 @@ describe('POST /api/v1/users/{user_id}/connections/{provider}/refresh', () => {
     const calls = refreshCalls('whoop');
     // This instance's refresh is held at the provider while another instance (the test) rotates the
     // same refresh token and stores the result, as the other instance's storing statement would.
-    w.fake.failNext('whoop', 'token', { delayMs: 400 });
+    // Under PROVIDER_TIMEOUT_MS (1 s here), and long enough for the racing rotation below even on a busy machine.
+    w.fake.failNext('whoop', 'token', { delayMs: 800 });
     const pending = refreshNow(c).then((res) => res);
     await untilRefreshCalls('whoop', calls + 1);
     const racing = await rotateAtFake('whoop', was.refresh!);

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { registerAs } from '@nestjs/config';
 import { type BackgroundConfig, loadBackgroundConfig } from './background.config.js';
+import { loadWebhooksConfig, type WebhooksConfig } from './webhooks.config.js';
 import { type ConnectConfig, loadConnectConfig } from './connect.config.js';
 import { isLoopback, loadProvidersConfig, type ProvidersConfig } from './providers.config.js';
 
@@ -43,6 +44,8 @@ export interface AppConfig {
   connect: ConnectConfig;
   /** The refresher and the jobs worker: REFRESH_*, JOBS_*, DEREGISTRATION_RETRY_DELAYS_SECONDS. */
   background: BackgroundConfig;
+  /** The consumer webhooks: WEBHOOK_TIMEOUT_MS, WEBHOOK_RETRY_DELAYS_SECONDS, WEBHOOK_ALLOW_INSECURE_URLS, … */
+  webhooks: WebhooksConfig;
 }
 
 export type TrustProxy = false | number | string[];
@@ -203,6 +206,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     providers: loadProvidersConfig(env),
     connect: loadConnectConfig(env),
     background: loadBackgroundConfig(env),
+    webhooks: loadWebhooksConfig(env),
   };
 }
 

@@ -68,11 +68,40 @@ describe('sessions', () => {
 
   it('are found by their token’s hash, and read as expired once past their expiry', async () => {
     const session = await newSession(['strava'], 900);
-    expect(await repository.findSessionByToken(session.tokenHash)).toEqual({ id: session.id, providers: ['strava'], used: false, expired: false });
+    expect(await repository.findSessionByToken(session.tokenHash)).toEqual({
+      id: session.id,
+      providers: ['strava'],
+      used: false,
+      expired: false,
+      return_url: 'http://localhost/done',
+    });
     await dataSource.query(`UPDATE connect_sessions SET expires_at = now() - interval '1 second' WHERE id = $1`, [session.id]);
     expect(await repository.findSessionByToken(session.tokenHash)).toMatchObject({ expired: true });
     expect((await repository.findSession(session.id))!.status).toBe('expired');
     expect(await repository.findSessionByToken(secretHash(newSecret()))).toBeUndefined();
+  });
+});
+
+describe('the connect page’s read', () => {
+  it('answers the session with its user’s connections to the session’s providers only, in one statement', async () => {
+    const session = await newSession(['strava', 'oura', 'garmin']);
+    const userId = session.user_id;
+    const insert = (provider: string, status: string, extra = '') =>
+      dataSource.query(
+        `INSERT INTO connections (user_id, provider, status, access_token, refresh_token, token_expires_at, last_synced_at) VALUES ($1, $2, $3, ${extra || `'sealed', 'sealed', now() + interval '1 hour', '2026-12-01 10:00:00+00'`})`,
+        [userId, provider, status],
+      );
+    await insert('strava', 'active');
+    // Lapsed with no refresh token: it reads as expired, as the list shows it.
+    await insert('oura', 'active', `'sealed', NULL, now() - interval '1 minute', NULL`);
+    await insert('polar', 'active');
+    const page = (await repository.findSessionPage(session.tokenHash))!;
+    expect(page).toMatchObject({ id: session.id, providers: ['strava', 'oura', 'garmin'], used: false, expired: false });
+    expect(page.states.sort((a, b) => a.provider.localeCompare(b.provider))).toEqual([
+      { provider: 'oura', status: 'expired', last_synced_at: null },
+      { provider: 'strava', status: 'active', last_synced_at: '2026-12-01 10:00:00' },
+    ]);
+    expect(await repository.findSessionPage(secretHash(newSecret()))).toBeUndefined();
   });
 });
 
@@ -137,7 +166,12 @@ describe('consume', () => {
     const session = await newSession();
     const state = (await newAttempt(session.tokenHash))!;
     const consumed = (await repository.consume(state))!;
-    await repository.finish(consumed.session_id, consumed.attempt_id, { status: 'failed', provider: 'strava', connectionId: null, error: 'access_denied' });
+    const alongside = await repository.finish(consumed.session_id, consumed.attempt_id, { status: 'failed', provider: 'strava', connectionId: null, error: 'access_denied' }, async (exec) => {
+      // What runs alongside shares the outcome's transaction: it sees the outcome already stored.
+      const result = await exec(`SELECT status FROM connect_sessions WHERE id = $1`, [consumed.session_id]);
+      return (result as { rows: { status: string }[] }).rows[0].status;
+    });
+    expect(alongside).toBe('failed');
     expect(await repository.findSession(session.id)).toMatchObject({ status: 'failed', provider: 'strava', connection_id: null, error: 'access_denied' });
     const [attempt] = await dataSource.query(`SELECT status, error, completed_at FROM connect_attempts WHERE id = $1`, [consumed.attempt_id]);
     expect(attempt).toMatchObject({ status: 'failed', error: 'access_denied' });

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Sql, sqlState } from '../database/sql.js';
+import type { SqlExecutor } from '../jobs/jobs.repository.js';
 import type { Provider } from '../connections/providers.js';
 import type { StoredSessionStatus } from './connect-session.entity.js';
 
@@ -252,7 +253,11 @@ export class ConnectRepository {
   }
 
   /** Stores the outcome of a claimed session and of the attempt that claimed it. */
-  async finish(sessionId: string, attemptId: string, outcome: Outcome): Promise<void> {
-    await this.sql.rows(FINISH, [sessionId, outcome.status, outcome.provider, outcome.connectionId, outcome.error, attemptId]);
+  /** Stores the outcome, and in its transaction what `alongside` writes (the consumer's webhook event); what that answers. */
+  finish<T>(sessionId: string, attemptId: string, outcome: Outcome, alongside: (exec: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.sql.transaction(async (client) => {
+      await client.query(FINISH, [sessionId, outcome.status, outcome.provider, outcome.connectionId, outcome.error, attemptId]);
+      return alongside((text, values) => client.query(text, values));
+    });
   }
 }

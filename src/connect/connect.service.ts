@@ -11,6 +11,7 @@ import { isDatabaseUnavailable } from '../database/database-unavailable.js';
 import { ProviderError } from '../providers/provider-error.js';
 import { ProvidersService } from '../providers/providers.service.js';
 import { UserNotFoundError } from '../users/user.errors.js';
+import { WebhookOutbox } from '../webhooks/webhook-outbox.js';
 import type { ConnectError, PageKind } from './connect-errors.js';
 import type { OfferedProvider } from './connect-pages.js';
 import { ConnectRepository, type ConsumedAttemptRow, type RefusedAttemptRow, type SessionRow } from './connect.repository.js';
@@ -79,6 +80,7 @@ export class ConnectService {
     private readonly connections: ConnectionsService,
     private readonly cipher: TokenCipher,
     private readonly failedLookups: FailedLookups,
+    private readonly outbox: WebhookOutbox,
   ) {
     this.cookieScope = flowCookieScope(config.publicUrl);
   }
@@ -234,12 +236,12 @@ export class ConnectService {
     }
     if ('page' in outcome) return { ...outcome, setCookie };
     try {
-      await this.repository.finish(attempt.session_id, attempt.attempt_id, {
-        status: outcome.connectionId ? 'completed' : 'failed',
-        provider: attempt.provider,
-        connectionId: outcome.connectionId ?? null,
-        error: outcome.error ?? null,
-      });
+      const finished = { status: outcome.connectionId ? ('completed' as const) : ('failed' as const), provider: attempt.provider, connectionId: outcome.connectionId ?? null, error: outcome.error ?? null };
+      const session = { id: attempt.session_id, user_id: attempt.user_id, status: finished.status, provider: finished.provider, connection_id: finished.connectionId, error: finished.error };
+      const recorded = await this.repository.finish(attempt.session_id, attempt.attempt_id, finished, (exec) =>
+        this.outbox.record(exec, finished.status === 'completed' ? 'connect_session.completed' : 'connect_session.failed', { connect_session: session }),
+      );
+      if (recorded) this.outbox.wake();
     } catch (error) {
       // Not even the outcome could be stored: no redirect would tell the app anything it could check.
       this.logger.error(

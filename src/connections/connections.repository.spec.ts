@@ -385,11 +385,15 @@ describe('deleteForUser', () => {
 
     const deleted = await dataSource.transaction((manager) => repository.deleteForUser(manager, userId));
     const byId = Object.fromEntries(deleted.map((row) => [row.id, row]));
-    expect(byId).toEqual({
+    expect(byId).toMatchObject({
       [active]: { id: active, user_id: userId, provider: 'garmin', provider_user_id: null, status: 'active', access_token: expect.stringMatching(/^sealed-access-/), token_version: 0 },
       [lapsed]: { id: lapsed, user_id: userId, provider: 'strava', provider_user_id: null, status: 'expired', access_token: expect.stringMatching(/^sealed-access-/), token_version: 0 },
       [revoked]: { id: revoked, user_id: userId, provider: 'polar', provider_user_id: null, status: 'revoked', access_token: null, token_version: 0 },
     });
+    // Each with what the spec's object shows, for the events that announce the deletion.
+    expect(Object.keys(byId[active]).sort()).toEqual(
+      ['access_token', 'created_at', 'id', 'last_synced_at', 'provider', 'provider_user_id', 'provider_username', 'scope', 'status', 'token_version', 'updated_at', 'user_id'],
+    );
     expect(await repository.listForUser(userId, null, null)).toEqual([]);
     expect(await repository.findById(kept)).toBeDefined();
     expect(await dataSource.transaction((manager) => repository.deleteForUser(manager, userId))).toEqual([]);

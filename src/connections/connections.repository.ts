@@ -83,12 +83,7 @@ export interface RefreshStateRow {
 export type RevokedConnectionRow = ChangedConnectionRow & { previous_access_token: string | null; token_version: number };
 
 /** A connection deleted with its user: the status it had (as a reader saw it), and the sealed access token it held. */
-export interface DeletedConnectionRow {
-  id: string;
-  user_id: string;
-  provider: Provider;
-  provider_user_id: string | null;
-  status: ConnectionStatus;
+export interface DeletedConnectionRow extends ConnectionRow {
   access_token: string | null;
   token_version: number;
 }
@@ -267,9 +262,8 @@ const UPDATE_SCOPE = `
 
 // A CTE, so that the statement answers rows whatever the driver makes of a bare DELETE … RETURNING.
 const DELETE_FOR_USER = `
-  WITH gone AS (DELETE FROM connections c WHERE c.user_id = $1
-                 RETURNING c.id, c.user_id, c.provider, c.provider_user_id, ${EFFECTIVE_STATUS} AS status, c.access_token, c.token_version)
-  SELECT id, user_id, provider, provider_user_id, status, access_token, token_version FROM gone`;
+  WITH gone AS (DELETE FROM connections c WHERE c.user_id = $1 RETURNING ${COLUMNS}, c.access_token, c.token_version)
+  SELECT * FROM gone`;
 
 /**
  * Every statement on `connections`: the only place, with the entity and the migrations, that knows
@@ -303,9 +297,9 @@ export class ConnectionsRepository {
    * value is given, last_synced_at survive), with the status it had before: `previous` is null for
    * exactly one of calls racing to create it. Null when the user does not exist.
    */
-  async upsert(values: ConnectionValues): Promise<ChangedConnectionRow | null> {
+  async upsert(values: ConnectionValues, client?: PoolClient): Promise<ChangedConnectionRow | null> {
     try {
-      return await upsertWith((text, parameters) => this.sql.rows<ChangedConnectionRow>(text, parameters), values);
+      return await upsertWith((text, parameters) => this.rows<ChangedConnectionRow>(client, text, parameters), values);
     } catch (error) {
       if (sqlState(error) === FOREIGN_KEY_VIOLATION) return null;
       throw error;
@@ -315,18 +309,16 @@ export class ConnectionsRepository {
   /**
    * upsert(), unless the provider account (values.providerUserId) is held by another user's connection
    * that is not revoked: then nothing is written and the answer is 'in_use'. The check and the write
-   * are one transaction holding the account's advisory lock (pg_advisory_xact_lock), so that of calls
-   * racing for one account, in this process or another, exactly one links it. Null when the user does
-   * not exist.
+   * are in the caller's transaction (`client`), which holds the account's advisory lock
+   * (pg_advisory_xact_lock) until it ends, so that of calls racing for one account, in this process or
+   * another, exactly one links it. Null when the user does not exist.
    */
-  async upsertExclusive(values: ConnectionValues & { providerUserId: string }): Promise<ChangedConnectionRow | 'in_use' | null> {
+  async upsertExclusive(values: ConnectionValues & { providerUserId: string }, client: PoolClient): Promise<ChangedConnectionRow | 'in_use' | null> {
     try {
-      return await this.sql.transaction(async (client) => {
-        await client.query(LOCK_PROVIDER_ACCOUNT, [values.provider, values.providerUserId]);
-        const { rows: held } = await client.query(OTHER_HOLDER, [values.provider, values.providerUserId, values.userId]);
-        if (held.length > 0) return 'in_use' as const;
-        return upsertWith(async (text, parameters) => (await client.query<ChangedConnectionRow>(text, parameters)).rows, values);
-      });
+      await client.query(LOCK_PROVIDER_ACCOUNT, [values.provider, values.providerUserId]);
+      const { rows: held } = await client.query(OTHER_HOLDER, [values.provider, values.providerUserId, values.userId]);
+      if (held.length > 0) return 'in_use' as const;
+      return await upsertWith(async (text, parameters) => (await client.query<ChangedConnectionRow>(text, parameters)).rows, values);
     } catch (error) {
       if (sqlState(error) === FOREIGN_KEY_VIOLATION) return null;
       throw error;
@@ -334,8 +326,8 @@ export class ConnectionsRepository {
   }
 
   /** Stamps a sync at `at`, unless a later one is stored. Undefined: no such connection. */
-  async recordSync(id: string, at: Date): Promise<ConnectionRow | undefined> {
-    const [row] = await this.sql.rows<ConnectionRow>(RECORD_SYNC, [id, at]);
+  async recordSync(id: string, at: Date, client?: PoolClient): Promise<ConnectionRow | undefined> {
+    const [row] = await this.rows<ConnectionRow>(client, RECORD_SYNC, [id, at]);
     return row;
   }
 
@@ -344,10 +336,13 @@ export class ConnectionsRepository {
    * Undefined when nothing changed (already revoked, tokens erased) or there is no such connection.
    */
   async revoke(id: string, reason: string, client?: PoolClient): Promise<RevokedConnectionRow | undefined> {
-    const [row] = client
-      ? (await client.query<RevokedConnectionRow>(REVOKE, [id, reason])).rows
-      : await this.sql.rows<RevokedConnectionRow>(REVOKE, [id, reason]);
+    const [row] = await this.rows<RevokedConnectionRow>(client, REVOKE, [id, reason]);
     return row;
+  }
+
+  /** A statement on `client` (the caller's transaction), or on a pooled connection of its own. */
+  private async rows<T>(client: PoolClient | undefined, text: string, values: unknown[]): Promise<T[]> {
+    return client ? ((await client.query(text, values)).rows as T[]) : this.sql.rows<T>(text, values);
   }
 
   /** Runs `work` in one transaction on one connection: committed if it resolves, rolled back if it throws. */
@@ -359,14 +354,14 @@ export class ConnectionsRepository {
    * Stores `expired` (with `reason`) on an active connection, keeping its tokens. Undefined when it
    * was not active (revoked or expired already) or there is no such connection.
    */
-  async expire(id: string, reason: string): Promise<ChangedConnectionRow | undefined> {
-    const [row] = await this.sql.rows<ChangedConnectionRow>(EXPIRE, [id, reason]);
+  async expire(id: string, reason: string, client?: PoolClient): Promise<ChangedConnectionRow | undefined> {
+    const [row] = await this.rows<ChangedConnectionRow>(client, EXPIRE, [id, reason]);
     return row;
   }
 
   /** Stores `expired` (reason token_lapsed) on every active connection whose token lapsed with no refresh token; the rows changed. */
-  sweepLapsed(): Promise<ConnectionRow[]> {
-    return this.sql.rows<ConnectionRow>(SWEEP);
+  sweepLapsed(client?: PoolClient): Promise<ConnectionRow[]> {
+    return this.rows<ConnectionRow>(client, SWEEP, []);
   }
 
   async findById(id: string): Promise<ConnectionRow | undefined> {
@@ -421,8 +416,9 @@ export class ConnectionsRepository {
     accessToken: string,
     refreshToken: string | null,
     expiresAt: Date | null,
+    client?: PoolClient,
   ): Promise<ConnectionRow | undefined> {
-    const [row] = await this.sql.rows<ConnectionRow>(STORE_REFRESHED, [id, version, accessToken, refreshToken, expiresAt]);
+    const [row] = await this.rows<ConnectionRow>(client, STORE_REFRESHED, [id, version, accessToken, refreshToken, expiresAt]);
     return row;
   }
 
@@ -437,8 +433,8 @@ export class ConnectionsRepository {
   }
 
   /** Stores `expired` (refresh_failed) with the tokens erased, if the version is still `version`. */
-  async expireRefreshFailed(id: string, version: number): Promise<ConnectionRow | undefined> {
-    const [row] = await this.sql.rows<ConnectionRow>(EXPIRE_REFRESH_FAILED, [id, version]);
+  async expireRefreshFailed(id: string, version: number, client?: PoolClient): Promise<ConnectionRow | undefined> {
+    const [row] = await this.rows<ConnectionRow>(client, EXPIRE_REFRESH_FAILED, [id, version]);
     return row;
   }
 

@@ -7,6 +7,8 @@ import { TokenCipher, tokenContext } from '../crypto/token-cipher.js';
 import { UserNotFoundError } from '../users/user.errors.js';
 import { USER_EVENTS, type UserDeletingEvent } from '../users/user.events.js';
 import { UsersService } from '../users/users.service.js';
+import { WebhookOutbox } from '../webhooks/webhook-outbox.js';
+import type { PoolClient } from 'pg';
 import { AccountInUseError, ConnectionNotActiveError, ConnectionNotFoundError } from './connection.errors.js';
 import { CONNECTION_EVENTS, type ConnectionEvent, emitConnectionEvent, type StatusReason } from './connection.events.js';
 import {
@@ -102,6 +104,7 @@ export class ConnectionsService {
     private readonly events: EventEmitter2,
     private readonly users: UsersService,
     private readonly jobs: JobsService,
+    private readonly outbox: WebhookOutbox,
     @Inject(REFRESH_LEASE_SECONDS) private readonly leaseSeconds: number,
   ) {}
 
@@ -136,7 +139,11 @@ export class ConnectionsService {
   async linkExclusive(userId: string, provider: Provider, grant: Grant): Promise<ConnectionResponse> {
     if (!grant.providerUserId) return this.link(userId, provider, grant);
     userId = uuidOr(userId, UserNotFoundError);
-    const row = await this.repository.upsertExclusive({ ...this.sealed(userId, provider, { ...grant, status: 'active' }), providerUserId: grant.providerUserId });
+    const values = { ...this.sealed(userId, provider, { ...grant, status: 'active' as const }), providerUserId: grant.providerUserId };
+    const row = await this.change(
+      (client) => this.repository.upsertExclusive(values, client),
+      (written) => (written === 'in_use' ? [] : upsertAnnouncements(written)),
+    );
     if (row === 'in_use') throw new AccountInUseError();
     return this.written(row).connection;
   }
@@ -166,7 +173,8 @@ export class ConnectionsService {
     connection: ImportedConnection,
   ): Promise<{ connection: ConnectionResponse; created: boolean }> {
     userId = uuidOr(userId, UserNotFoundError);
-    return this.written(await this.repository.upsert(this.sealed(userId, provider, connection)));
+    const values = this.sealed(userId, provider, connection);
+    return this.written(await this.change((client) => this.repository.upsert(values, client), upsertAnnouncements));
   }
 
   /**
@@ -175,9 +183,11 @@ export class ConnectionsService {
    */
   async recordSync(connectionId: string, at: Date = new Date()): Promise<ConnectionResponse> {
     connectionId = uuidOr(connectionId, ConnectionNotFoundError);
-    const row = await this.repository.recordSync(connectionId, at);
+    const row = await this.change(
+      (client) => this.repository.recordSync(connectionId, at, client),
+      (synced) => (synced ? [{ event: CONNECTION_EVENTS.synced, row: synced, reason: 'synced' }] : []),
+    );
     if (!row) throw new ConnectionNotFoundError();
-    this.emit(CONNECTION_EVENTS.synced, row, 'synced');
     return toConnectionResponse(row);
   }
 
@@ -194,16 +204,17 @@ export class ConnectionsService {
     { deregister = reason === 'user_disconnected' }: { deregister?: boolean } = {},
   ): Promise<ConnectionResponse> {
     connectionId = uuidOr(connectionId, ConnectionNotFoundError);
-    const revoked = deregister
-      ? await this.repository.transaction(async (client) => {
-          const row = await this.repository.revoke(connectionId, reason, client);
-          if (row?.previous_access_token) {
-            await this.enqueueDeregistration(row, row.previous_access_token, reason, (text, values) => client.query(text, values));
-          }
-          return row;
-        })
-      : await this.repository.revoke(connectionId, reason);
-    return this.announced(revoked, CONNECTION_EVENTS.revoked, connectionId, reason);
+    const revoked = await this.change(
+      async (client) => {
+        const row = await this.repository.revoke(connectionId, reason, client);
+        if (deregister && row?.previous_access_token) {
+          await this.enqueueDeregistration(row, row.previous_access_token, reason, (text, values) => client.query(text, values));
+        }
+        return row;
+      },
+      (row) => statusAnnouncement(row, CONNECTION_EVENTS.revoked, reason),
+    );
+    return this.current(revoked, connectionId);
   }
 
   /**
@@ -224,7 +235,11 @@ export class ConnectionsService {
    */
   async markExpired(connectionId: string, reason: StatusReason): Promise<ConnectionResponse> {
     connectionId = uuidOr(connectionId, ConnectionNotFoundError);
-    return this.announced(await this.repository.expire(connectionId, reason), CONNECTION_EVENTS.expired, connectionId, reason);
+    const expired = await this.change(
+      (client) => this.repository.expire(connectionId, reason, client),
+      (row) => statusAnnouncement(row, CONNECTION_EVENTS.expired, reason),
+    );
+    return this.current(expired, connectionId);
   }
 
   /**
@@ -372,23 +387,25 @@ export class ConnectionsService {
       result = await attempt();
     }
     if ('rejected' in result) {
-      const expired = await this.repository.expireRefreshFailed(row.id, row.token_version);
+      const expired = await this.change(
+        (client) => this.repository.expireRefreshFailed(row.id, row.token_version, client),
+        (changed) => (changed && row.effective_status === 'active' ? [{ event: CONNECTION_EVENTS.expired, row: changed, reason: 'refresh_failed' }] : []),
+      );
       if (!expired) return this.outcomeOfOther(await this.repository.refreshState(row.id));
-      if (row.effective_status === 'active') this.emit(CONNECTION_EVENTS.expired, expired, 'refresh_failed');
       return { outcome: 'expired' };
     }
 
     const refreshToken = result.refreshToken === undefined ? current.refreshToken : result.refreshToken;
-    const stored = await this.repository.storeRefreshed(
-      row.id,
-      row.token_version,
-      this.cipher.encrypt(result.accessToken, context('access_token')),
-      refreshToken ? this.cipher.encrypt(refreshToken, context('refresh_token')) : null,
-      result.expiresAt ?? null,
-    );
+    const sealedAccess = this.cipher.encrypt(result.accessToken, context('access_token'));
+    const sealedRefresh = refreshToken ? this.cipher.encrypt(refreshToken, context('refresh_token')) : null;
+    const store = (client?: PoolClient) => this.repository.storeRefreshed(row.id, row.token_version, sealedAccess, sealedRefresh, result.expiresAt ?? null, client);
+    // An expired connection that a refresh brought back is announced as a re-link; a refresh of an
+    // active one changes no status (one statement, no transaction: the refresher's common case).
+    const stored =
+      row.effective_status === 'active'
+        ? await store()
+        : await this.change(store, (changed) => (changed ? [{ event: CONNECTION_EVENTS.created, row: changed, reason: 'refreshed' }] : []));
     if (!stored) return this.outcomeOfOther(await this.repository.refreshState(row.id));
-    // An expired connection that a refresh brought back is announced as a re-link.
-    if (row.effective_status !== 'active') this.emit(CONNECTION_EVENTS.created, stored, 'refreshed');
     return { outcome: 'refreshed', accessToken: result.accessToken };
   }
 
@@ -406,8 +423,10 @@ export class ConnectionsService {
    * connection.expired (reason token_lapsed) for each. ExpirySweep runs it every minute.
    */
   async expireLapsed(): Promise<number> {
-    const rows = await this.repository.sweepLapsed();
-    for (const row of rows) this.emit(CONNECTION_EVENTS.expired, row, 'token_lapsed');
+    const rows = await this.change(
+      (client) => this.repository.sweepLapsed(client),
+      (swept) => swept.map((row) => ({ event: CONNECTION_EVENTS.expired, row, reason: 'token_lapsed' as const })),
+    );
     return rows.length;
   }
 
@@ -419,12 +438,17 @@ export class ConnectionsService {
   @OnEvent(USER_EVENTS.deleting, { suppressErrors: false })
   async onUserDeleting(event: UserDeletingEvent): Promise<void> {
     const deleted = await this.repository.deleteForUser(event.manager, event.user_id);
+    const exec = (text: string, values: unknown[]) => event.manager.query(text, values);
+    let recorded = false;
     for (const row of deleted) {
-      if (row.access_token) {
-        await this.enqueueDeregistration(row, row.access_token, 'user_deleted', (text, values) => event.manager.query(text, values));
+      if (row.access_token) await this.enqueueDeregistration(row, row.access_token, 'user_deleted', exec);
+      if (row.status === 'active') {
+        const data = { connection: { ...toConnectionResponse(row), status: 'revoked' }, reason: 'user_deleted' };
+        recorded = (await this.outbox.record(exec, CONNECTION_EVENTS.revoked, data)) || recorded;
       }
     }
     event.afterCommit(() => {
+      if (recorded) this.outbox.wake();
       for (const row of deleted) if (row.status === 'active') this.emit(CONNECTION_EVENTS.revoked, row, 'user_deleted');
     });
   }
@@ -471,39 +495,63 @@ export class ConnectionsService {
     };
   }
 
-  /** An upsert's row (null: no such user), its change of status announced. */
+  /** An upsert's row (null: no such user), its change of status announced by change(). */
   private written(row: ChangedConnectionRow | null): { connection: ConnectionResponse; created: boolean } {
     if (!row) throw new UserNotFoundError();
-    if (row.previous !== row.status) {
-      const reason = row.status !== 'active' ? 'imported' : row.previous === null ? 'linked' : 'relinked';
-      const event = row.status === 'active' ? CONNECTION_EVENTS.created : CONNECTION_EVENTS[row.status];
-      this.emit(event, row, reason);
-    }
     return { connection: toConnectionResponse(row), created: row.previous === null };
   }
 
-  /**
-   * The connection after a change of status: `changed` is the row the statement changed (announced
-   * as `event` if its status moved), undefined if nothing changed (then it is read as it is).
-   */
-  private async announced(
-    changed: ChangedConnectionRow | undefined,
-    event: string,
-    connectionId: string,
-    reason: StatusReason,
-  ): Promise<ConnectionResponse> {
-    if (changed) {
-      if (changed.previous !== changed.status) this.emit(event, changed, reason);
-      return toConnectionResponse(changed);
-    }
+  /** The connection after a change: the row the statement changed, or, if nothing changed, as it is. */
+  private async current(changed: ConnectionRow | undefined, connectionId: string): Promise<ConnectionResponse> {
+    if (changed) return toConnectionResponse(changed);
     const unchanged = await this.repository.findById(connectionId);
     if (!unchanged) throw new ConnectionNotFoundError();
     return toConnectionResponse(unchanged);
   }
 
+  /**
+   * Runs a change in one transaction together with its webhook events (the outbox: committed with the
+   * change or not at all), then announces it in the process (ConnectionEvent, after the commit).
+   */
+  private async change<R>(work: (client: PoolClient) => Promise<R>, announce: (result: R) => Announcement[]): Promise<R> {
+    let announcements: Announcement[] = [];
+    let recorded = false;
+    const result = await this.repository.transaction(async (client) => {
+      const changed = await work(client);
+      announcements = announce(changed);
+      const exec = (text: string, values: unknown[]) => client.query(text, values);
+      for (const { event, row, reason } of announcements) {
+        recorded = (await this.outbox.record(exec, event, { connection: toConnectionResponse(row), reason })) || recorded;
+      }
+      return changed;
+    });
+    if (recorded) this.outbox.wake();
+    for (const { event, row, reason } of announcements) this.emit(event, row, reason);
+    return result;
+  }
+
   private emit(event: string, row: Pick<ConnectionRow, 'id' | 'user_id' | 'provider'>, reason: ConnectionEvent['reason']): void {
     emitConnectionEvent(this.events, event, { connection_id: row.id, user_id: row.user_id, provider: row.provider, reason });
   }
+}
+
+/** A change to announce: in the process (ConnectionEvent) and to the consumer's webhooks. */
+interface Announcement {
+  event: (typeof CONNECTION_EVENTS)[keyof typeof CONNECTION_EVENTS];
+  row: ConnectionRow;
+  reason: ConnectionEvent['reason'];
+}
+
+/** An upsert's change of status, if it made one: created (linked, relinked) or, for an imported status, that status. */
+function upsertAnnouncements(row: ChangedConnectionRow | null): Announcement[] {
+  if (!row || row.previous === row.status) return [];
+  const reason = row.status !== 'active' ? 'imported' : row.previous === null ? 'linked' : 'relinked';
+  return [{ event: row.status === 'active' ? CONNECTION_EVENTS.created : CONNECTION_EVENTS[row.status], row, reason }];
+}
+
+/** A revoke's or an expiry's announcement, if the statement moved the status. */
+function statusAnnouncement(row: ChangedConnectionRow | undefined, event: Announcement['event'], reason: StatusReason): Announcement[] {
+  return row && row.previous !== row.status ? [{ event, row, reason }] : [];
 }
 
 /**

@@ -4,6 +4,7 @@ import { UUID_PATTERN } from '../common/validation.js';
 import type { CreateUserDto } from './dto/create-user.dto.js';
 import type { User } from './user.entity.js';
 import { UserNotFoundError } from './user.errors.js';
+import { WebhookOutbox } from '../webhooks/webhook-outbox.js';
 import { USER_EVENTS, type UserDeletingEvent } from './user.events.js';
 import { UsersRepository } from './users.repository.js';
 
@@ -28,6 +29,7 @@ export class UsersService {
   constructor(
     private readonly repository: UsersRepository,
     private readonly events: EventEmitter2,
+    private readonly outbox: WebhookOutbox,
   ) {}
 
   /** Creates a user. A duplicate id or external_user_id is a ConflictException. */
@@ -85,6 +87,10 @@ export class UsersService {
       // that fails must stop the others before the transaction is rolled back under them.
       for (const listener of this.events.listeners(USER_EVENTS.deleting)) await listener(event);
       await this.repository.delete(manager, userId);
+      // The consumer's webhook, in the deletion's transaction (after the connections' revocations).
+      if (await this.outbox.record((text, values) => manager.query(text, values), 'user.deleted', { user: { id: userId } })) {
+        announcements.push(() => this.outbox.wake());
+      }
     });
     for (const announce of announcements) announce();
   }

@@ -11,6 +11,7 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import request from 'supertest';
 import { expect } from 'vitest';
 import { type BackgroundConfig, loadBackgroundConfig } from '../../src/config/background.config.js';
+import { loadWebhooksConfig, type WebhooksConfig } from '../../src/config/webhooks.config.js';
 import { type ConnectConfig, loadConnectConfig } from '../../src/config/connect.config.js';
 import { loadProvidersConfig } from '../../src/config/providers.config.js';
 import { CONNECTION_EVENTS, type ConnectionEvent } from '../../src/connections/connection.events.js';
@@ -71,6 +72,8 @@ export interface WorldOptions {
   providerEnv?: Record<string, string>;
   /** Failed authentications (and lookups) per address and minute (default: the tests' 1,000,000). */
   authFailureLimitPerMinute?: number;
+  /** The consumer webhooks' settings, over the defaults. */
+  webhooks?: Partial<WebhooksConfig>;
 }
 
 export interface ConnectWorld {
@@ -143,6 +146,7 @@ export async function startConnectWorld(options: WorldOptions = {}): Promise<Con
     connect: { ...loadConnectConfig({}), ...options.connect, publicUrl },
     background: { ...loadBackgroundConfig({}), ...options.background },
     ...(options.authFailureLimitPerMinute === undefined ? {} : { authFailureLimitPerMinute: options.authFailureLimitPerMinute }),
+    webhooks: { ...loadWebhooksConfig({}), ...options.webhooks },
   };
   try {
     t = await startTestApp(settings);

@@ -4,7 +4,7 @@ import { expect } from 'vitest';
 import type { CreatedKey, Scope, UserBody } from './contract.js';
 import { ADMIN_KEY, type TestApp } from './test-app.js';
 
-export type Method = 'get' | 'post' | 'put' | 'delete';
+export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 export interface CallOptions {
   body?: unknown;

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.js';
 import { loadBackgroundConfig } from '../../src/config/background.config.js';
+import { loadWebhooksConfig } from '../../src/config/webhooks.config.js';
 import { loadConnectConfig } from '../../src/config/connect.config.js';
 import { loadProvidersConfig } from '../../src/config/providers.config.js';
 import type { RuntimeConfig } from '../../src/app.module.js';
@@ -50,6 +51,7 @@ export function testRuntimeConfig(databaseUrl: string): RuntimeConfig {
     providers: loadProvidersConfig({}),
     connect: loadConnectConfig({}),
     background: loadBackgroundConfig({}),
+    webhooks: loadWebhooksConfig({}),
   };
 }
 

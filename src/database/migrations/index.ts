@@ -5,6 +5,7 @@ import { RevokedConnectionsHoldNoTokens1795510000001 } from './1795510000001-Rev
 import { ConnectSessions1795520000000 } from './1795520000000-ConnectSessions.js';
 import { RefreshAndJobs1795530000000 } from './1795530000000-RefreshAndJobs.js';
 import { ConnectionStates1795540000000 } from './1795540000000-ConnectionStates.js';
+import { Webhooks1795550000000 } from './1795550000000-Webhooks.js';
 
 /** Every migration, oldest first. Listed by class (not by glob) so tests, the app and the CLI load the same set. */
 export const migrations = [
@@ -15,4 +16,5 @@ export const migrations = [
   ConnectSessions1795520000000,
   RefreshAndJobs1795530000000,
   ConnectionStates1795540000000,
+  Webhooks1795550000000,
 ];

@@ -1,0 +1,138 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import type { WebhooksConfig } from '../config/webhooks.config.js';
+import { TokenCipher } from '../crypto/token-cipher.js';
+import { WebhookOutbox } from './webhook-outbox.js';
+import { type AttemptResult, send } from './webhook-sender.js';
+import { type ClaimedDeliveryRow, WebhooksRepository } from './webhooks.repository.js';
+
+export const WEBHOOKS_CONFIG = Symbol('WEBHOOKS_CONFIG');
+
+/** The name the sender's timer is registered under in @nestjs/schedule's SchedulerRegistry. */
+export const WEBHOOK_WORKER = 'webhooks.worker';
+
+/** The sealing context of an endpoint's secrets: they open for that endpoint only. */
+export function secretContext(endpointId: string): string {
+  return `webhook_endpoints/${endpointId}/secret`;
+}
+
+/**
+ * Sends the deliveries: every WEBHOOK_POLL_INTERVAL_MS, and at once when this instance commits some
+ * (WebhookOutbox.wake), it claims due ones (SKIP LOCKED and a lease of WEBHOOK_TIMEOUT_MS plus a
+ * margin: a delivery whose sender died is taken again once it lapses, so each is sent at least once)
+ * and sends up to WEBHOOK_CONCURRENCY at a time, at most WEBHOOK_ENDPOINT_CONCURRENCY to one endpoint,
+ * so that a slow endpoint holds its own slots only. No database connection is held while a receiver
+ * answers. A failure is tried again after the next of WEBHOOK_RETRY_DELAYS_SECONDS, and once they are
+ * used up the delivery is failed.
+ */
+@Injectable()
+export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Webhooks');
+  private readonly running = new Set<Promise<void>>();
+  private readonly perEndpoint = new Map<string, number>();
+  private ticking: Promise<void> | undefined;
+  private lookAgain = false;
+  private stopped = false;
+  private readonly leaseSeconds: number;
+
+  constructor(
+    private readonly repository: WebhooksRepository,
+    private readonly cipher: TokenCipher,
+    private readonly scheduler: SchedulerRegistry,
+    outbox: WebhookOutbox,
+    @Inject(WEBHOOKS_CONFIG) private readonly config: WebhooksConfig,
+  ) {
+    this.leaseSeconds = Math.ceil(config.timeoutMs / 1000) + 30;
+    outbox.onWake(() => this.wake());
+  }
+
+  onApplicationBootstrap(): void {
+    this.scheduler.addInterval(WEBHOOK_WORKER, setInterval(() => this.wake(), this.config.pollIntervalMs));
+    this.wake();
+  }
+
+  /** Stops claiming and waits for the deliveries under way (at most their timeout). */
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    if (this.scheduler.doesExist('interval', WEBHOOK_WORKER)) this.scheduler.deleteInterval(WEBHOOK_WORKER);
+    await Promise.allSettled([this.ticking, ...this.running]);
+  }
+
+  /** Sends what is due until nothing is (for tests). */
+  async drain(): Promise<void> {
+    for (;;) {
+      while (this.ticking || this.running.size > 0) await Promise.allSettled([this.ticking, ...this.running]);
+      await this.tick();
+      if (this.running.size === 0 && !this.ticking) return;
+    }
+  }
+
+  wake(): void {
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.lookAgain = true;
+      return;
+    }
+    void this.tick();
+  }
+
+  private tick(): Promise<void> {
+    if (this.ticking) return this.ticking;
+    this.ticking = this.claimAndSend().finally(() => {
+      this.ticking = undefined;
+      if (this.lookAgain) {
+        this.lookAgain = false;
+        this.wake();
+      }
+    });
+    return this.ticking;
+  }
+
+  private async claimAndSend(): Promise<void> {
+    try {
+      for (;;) {
+        const free = this.config.concurrency - this.running.size;
+        if (this.stopped || free <= 0) return;
+        const freeByEndpoint: Record<string, number> = {};
+        for (const [endpoint, count] of this.perEndpoint) freeByEndpoint[endpoint] = Math.max(0, this.config.endpointConcurrency - count);
+        const claimed = await this.repository.claim(free, this.leaseSeconds, this.config.endpointConcurrency, freeByEndpoint);
+        for (const delivery of claimed) this.start(delivery);
+        if (claimed.length < free) return;
+      }
+    } catch (error) {
+      this.logger.warn(`Could not claim webhook deliveries: ${(error as Error).message}`);
+    }
+  }
+
+  private start(delivery: ClaimedDeliveryRow): void {
+    this.perEndpoint.set(delivery.endpoint_id, (this.perEndpoint.get(delivery.endpoint_id) ?? 0) + 1);
+    const run = this.deliver(delivery).finally(() => {
+      this.running.delete(run);
+      const left = (this.perEndpoint.get(delivery.endpoint_id) ?? 1) - 1;
+      if (left > 0) this.perEndpoint.set(delivery.endpoint_id, left);
+      else this.perEndpoint.delete(delivery.endpoint_id);
+      this.wake();
+    });
+    this.running.add(run);
+  }
+
+  private async deliver(delivery: ClaimedDeliveryRow): Promise<void> {
+    let result: AttemptResult;
+    try {
+      const context = secretContext(delivery.endpoint_id);
+      const secrets = [delivery.secret, delivery.previous_secret].filter((value): value is string => value !== null).map((sealed) => this.cipher.decrypt(sealed, context));
+      result = await send({ url: delivery.url, eventId: delivery.event_id, body: delivery.body, secrets }, this.config.timeoutMs, this.config.allowInsecureUrls);
+    } catch (error) {
+      result = { ok: false, statusCode: null, durationMs: 0, error: (error as Error).name, excerpt: null };
+    }
+    const delays = this.config.retryDelaysSeconds;
+    const retryAt = result.ok || delivery.attempts > delays.length ? null : new Date(Date.now() + delays[delivery.attempts - 1] * 1000);
+    try {
+      await this.repository.finish(delivery.id, delivery.attempts, { ...result, retryAt }, this.config.disableAfterSeconds);
+    } catch (error) {
+      // The delivery keeps its lease until it lapses, then is sent again: at least once.
+      this.logger.warn(`Could not store a webhook delivery's outcome: ${(error as Error).message}`);
+    }
+    if (!result.ok) this.logger.log(`Webhook delivery ${delivery.id} attempt ${delivery.attempts} failed (${result.error}${result.statusCode ? ` ${result.statusCode}` : ''})`);
+  }
+}
