@@ -1,6 +1,7 @@
 /**
  * npm run bench -- [--users 100000] [--rounds 3] [--duration 10] [--warmup 5] [--connections 32]
  * npm run bench -- --scenario refresh   (the background refresher's scenario: bench/refresh.ts)
+ * npm run bench -- --scenario webhooks  (the consumer webhooks' scenario: bench/webhooks.ts)
  *
  * Seeds PostgreSQL with N users and three connections each (tokens encrypted as in production),
  * starts the compiled service with production settings and the floor server (bench/floor.ts) on the
@@ -31,13 +32,15 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '32' },
     database: { type: 'string', default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/wc_bench' },
   },
+  // The other scenarios' own options (--due, --rate, …) pass through to them.
+  strict: false,
 });
 const USERS = Number(args.users);
 const ROUNDS = Number(args.rounds);
 const DURATION = Number(args.duration);
 const WARMUP = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
-const DATABASE_URL = args.database!;
+const DATABASE_URL = String(args.database);
 // A fixed key, so that a seeded database can be reused by later runs.
 const TOKEN_KEY = Buffer.alloc(32, 7);
 const API_KEY = `bench-${randomBytes(16).toString('hex')}`;
@@ -254,7 +257,12 @@ async function main(): Promise<void> {
   }
 }
 
-(args.scenario === 'refresh' ? import('./refresh.js').then((m) => m.main()) : main()).catch((error: unknown) => {
+(args.scenario === 'refresh'
+  ? import('./refresh.js').then((m) => m.main())
+  : args.scenario === 'webhooks'
+    ? import('./webhooks.js').then((m) => m.main())
+    : main()
+).catch((error: unknown) => {
   process.stderr.write(`bench failed: ${(error as Error).message}\n`);
   process.exit(1);
 });

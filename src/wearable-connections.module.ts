@@ -69,7 +69,7 @@ export class WearableConnectionsModule {
         CryptoModule.forRoot(new TokenCipher(config.tokenEncryptionKey, config.tokenEncryptionKeysOld)),
         JobsModule.forRoot({ ...config.background.jobs, leaseSeconds }),
         AuthModule.forRoot(config),
-        WebhooksModule.forRoot(config.webhooks),
+        WebhooksModule.forRoot(config.webhooks, config.background.leaseMarginSeconds),
         UsersModule,
         ConnectionsModule,
         ProvidersModule.forRoot(config.providers),

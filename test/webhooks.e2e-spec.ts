@@ -8,9 +8,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import { ConnectionsService } from '../src/connections/connections.service.js';
 import { TokenCipher } from '../src/crypto/token-cipher.js';
 import { JobsService } from '../src/jobs/jobs.service.js';
+import { USER_EVENTS } from '../src/users/user.events.js';
+import { UsersService } from '../src/users/users.service.js';
 import { secretContext } from '../src/webhooks/webhook-worker.js';
 import { type ConnectWorld, startConnectWorld } from './support/connect-world.js';
 import { FAKE_ACCOUNTS } from './support/fake-providers.js';
@@ -198,6 +201,33 @@ describe('the events', () => {
     const log = await deliveries(endpoint.id, '?status=succeeded');
     expect(log.length).toBeGreaterThanOrEqual(expected.length);
     expect(messages.find((message) => message.event.type === 'user.deleted')!.event.data).toEqual({ user: { id: userId } });
+    await deleteEndpoint(endpoint.id);
+  });
+
+  it('sends nothing of a change that was rolled back: a user deletion whose last part fails', async () => {
+    const target = await receiver();
+    const endpoint = await endpointFor(target);
+    const userId = await w.createUser();
+    expect((await admin(api().put(`/api/v1/users/${userId}/connections/strava`)).send({ access_token: `s-${randomUUID()}` })).status).toBe(201);
+    await target.until(1, ofUser(userId));
+    // Another module's part of the deletion fails after the connections' part recorded connection.revoked.
+    const events = w.t.app.get(EventEmitter2);
+    const failing = async () => {
+      throw new Error('the other part failed');
+    };
+    events.on(USER_EVENTS.deleting, failing);
+    try {
+      await expect(w.t.app.get(UsersService).delete(userId)).rejects.toThrow('the other part failed');
+    } finally {
+      events.off(USER_EVENTS.deleting, failing);
+    }
+    // A test event sent after it arrives, and nothing of the deletion before or with it.
+    const test = await admin(api().post(`/api/v1/webhook-endpoints/${endpoint.id}/test`));
+    await target.until(1, (message) => message.event.id === test.body.event_id);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(target.received.filter(ofUser(userId)).map(summary)).toEqual(['connection.created strava linked']);
+    const [{ n }] = await w.t.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_events WHERE body LIKE $1`, [`%${userId}%`]);
+    expect(n).toBe(1);
     await deleteEndpoint(endpoint.id);
   });
 

@@ -7,9 +7,14 @@ import { type AttemptResult, send } from './webhook-sender.js';
 import { type ClaimedDeliveryRow, WebhooksRepository } from './webhooks.repository.js';
 
 export const WEBHOOKS_CONFIG = Symbol('WEBHOOKS_CONFIG');
+/** How long a sender holds a delivery: WEBHOOK_TIMEOUT_MS plus LEASE_MARGIN_SECONDS. */
+export const WEBHOOK_LEASE_SECONDS = Symbol('WEBHOOK_LEASE_SECONDS');
 
 /** The name the sender's timer is registered under in @nestjs/schedule's SchedulerRegistry. */
 export const WEBHOOK_WORKER = 'webhooks.worker';
+/** Ended deliveries (and their attempts and events) are kept this long for the log, then deleted. */
+const KEEP_ENDED_DAYS = 30;
+const PURGE_EVERY_MS = 3_600_000;
 
 /** The sealing context of an endpoint's secrets: they open for that endpoint only. */
 export function secretContext(endpointId: string): string {
@@ -18,12 +23,12 @@ export function secretContext(endpointId: string): string {
 
 /**
  * Sends the deliveries: every WEBHOOK_POLL_INTERVAL_MS, and at once when this instance commits some
- * (WebhookOutbox.wake), it claims due ones (SKIP LOCKED and a lease of WEBHOOK_TIMEOUT_MS plus a
- * margin: a delivery whose sender died is taken again once it lapses, so each is sent at least once)
+ * (WebhookOutbox.wake), it claims due ones (SKIP LOCKED and a lease of WEBHOOK_TIMEOUT_MS plus
+ * LEASE_MARGIN_SECONDS: a delivery whose sender died is taken again once it lapses, so each is sent at least once)
  * and sends up to WEBHOOK_CONCURRENCY at a time, at most WEBHOOK_ENDPOINT_CONCURRENCY to one endpoint,
  * so that a slow endpoint holds its own slots only. No database connection is held while a receiver
  * answers. A failure is tried again after the next of WEBHOOK_RETRY_DELAYS_SECONDS, and once they are
- * used up the delivery is failed.
+ * used up the delivery is failed. Ended deliveries are kept 30 days for the log.
  */
 @Injectable()
 export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -33,16 +38,15 @@ export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutd
   private ticking: Promise<void> | undefined;
   private lookAgain = false;
   private stopped = false;
-  private readonly leaseSeconds: number;
-
+  private lastPurge = 0;
   constructor(
     private readonly repository: WebhooksRepository,
     private readonly cipher: TokenCipher,
     private readonly scheduler: SchedulerRegistry,
     outbox: WebhookOutbox,
     @Inject(WEBHOOKS_CONFIG) private readonly config: WebhooksConfig,
+    @Inject(WEBHOOK_LEASE_SECONDS) private readonly leaseSeconds: number,
   ) {
-    this.leaseSeconds = Math.ceil(config.timeoutMs / 1000) + 30;
     outbox.onWake(() => this.wake());
   }
 
@@ -90,6 +94,10 @@ export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutd
 
   private async claimAndSend(): Promise<void> {
     try {
+      if (Date.now() - this.lastPurge > PURGE_EVERY_MS) {
+        this.lastPurge = Date.now();
+        await this.repository.purge(KEEP_ENDED_DAYS);
+      }
       for (;;) {
         const free = this.config.concurrency - this.running.size;
         if (this.stopped || free <= 0) return;

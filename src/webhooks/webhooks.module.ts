@@ -4,7 +4,7 @@ import type { WebhooksConfig } from '../config/webhooks.config.js';
 import { WebhookEndpointsController } from './webhook-endpoints.controller.js';
 import { WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent } from './webhook.entities.js';
 import { WebhookOutbox } from './webhook-outbox.js';
-import { WEBHOOKS_CONFIG, WebhookWorker } from './webhook-worker.js';
+import { WEBHOOK_LEASE_SECONDS, WEBHOOKS_CONFIG, WebhookWorker } from './webhook-worker.js';
 import { WebhooksRepository } from './webhooks.repository.js';
 import { WebhooksService } from './webhooks.service.js';
 
@@ -15,13 +15,14 @@ import { WebhooksService } from './webhooks.service.js';
  */
 @Module({})
 export class WebhooksModule {
-  static forRoot(config: WebhooksConfig): DynamicModule {
+  /** `leaseMarginSeconds` (LEASE_MARGIN_SECONDS): a delivery's lease is WEBHOOK_TIMEOUT_MS plus this. */
+  static forRoot(config: WebhooksConfig, leaseMarginSeconds: number): DynamicModule {
     return {
       module: WebhooksModule,
       global: true,
       imports: [TypeOrmModule.forFeature([WebhookEndpoint, WebhookEvent, WebhookDelivery, WebhookAttempt])],
       controllers: [WebhookEndpointsController],
-      providers: [{ provide: WEBHOOKS_CONFIG, useValue: config }, WebhooksRepository, WebhookOutbox, WebhookWorker, WebhooksService],
+      providers: [{ provide: WEBHOOKS_CONFIG, useValue: config }, { provide: WEBHOOK_LEASE_SECONDS, useValue: Math.ceil(config.timeoutMs / 1000) + leaseMarginSeconds }, WebhooksRepository, WebhookOutbox, WebhookWorker, WebhooksService],
       exports: [WebhookOutbox, WebhookWorker],
     };
   }

@@ -266,6 +266,16 @@ export class WebhooksRepository {
     return row;
   }
 
+  /** Deletes the deliveries that ended more than `days` ago, and the events no delivery needs any more. */
+  async purge(days: number): Promise<void> {
+    await this.sql.rows(`DELETE FROM webhook_deliveries WHERE status <> 'pending' AND ended_at < now() - make_interval(days => $1)`, [days]);
+    await this.sql.rows(
+      `DELETE FROM webhook_events ev WHERE ev.created_at < now() - make_interval(days => $1)
+          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = ev.id)`,
+      [days],
+    );
+  }
+
   async retry(endpointId: string, deliveryId: string): Promise<boolean> {
     return (await this.sql.rows(RETRY, [deliveryId, endpointId])).length > 0;
   }
