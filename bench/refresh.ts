@@ -17,8 +17,8 @@ import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import pg from 'pg';
+import { benchUser, listLoad, resetDatabase, waitFor } from './support.js';
 import { TokenCipher, tokenContext } from '../src/crypto/token-cipher.js';
 
 const { values: args } = parseArgs({
@@ -47,18 +47,7 @@ const PORT = 3811;
 const PROVIDERS = ['garmin', 'whoop'] as const;
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
-const userId = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
-
-async function resetDatabase(): Promise<void> {
-  const url = new URL(DATABASE_URL);
-  const name = url.pathname.slice(1).replace(/"/g, '');
-  url.pathname = '/postgres';
-  const admin = new pg.Client({ connectionString: url.toString() });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-}
+const userId = benchUser;
 
 /** N connections in bulk SQL: the due ones with real sealed tokens, the rest lapsing in a day or more (never read). */
 async function seed(client: pg.Client, cipher: TokenCipher): Promise<void> {
@@ -113,18 +102,6 @@ async function fakeProvider(): Promise<{ url: string; calls: () => number; close
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls: () => calls, close: () => server.close() };
 }
 
-async function waitFor(url: string): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    try {
-      if ((await fetch(url)).status < 500) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} did not come up`);
-}
-
 async function dueCount(client: pg.Client): Promise<number> {
   const { rows } = await client.query(
     `SELECT count(*)::int AS n FROM connections WHERE status = 'active' AND refresh_token IS NOT NULL AND token_expires_at <= now() + interval '600 seconds'`,
@@ -132,19 +109,9 @@ async function dueCount(client: pg.Client): Promise<number> {
   return rows[0].n;
 }
 
-async function listLoad(seconds: number): Promise<{ requestsPerSecond: number; p99: number; non2xx: number }> {
-  const result = await autocannon({
-    url: `http://127.0.0.1:${PORT}`,
-    connections: 32,
-    duration: seconds,
-    headers: { 'x-api-key': API_KEY },
-    requests: [{ method: 'GET', setupRequest: (request: object) => ({ ...request, path: `/api/v1/users/${userId(Math.floor(Math.random() * USERS))}/connections` }) }],
-  });
-  return { requestsPerSecond: Math.round(result.requests.average), p99: result.latency.p99, non2xx: result.non2xx + result.errors };
-}
 
 export async function main(): Promise<void> {
-  await resetDatabase();
+  await resetDatabase(DATABASE_URL);
   const provider = await fakeProvider();
   const base = {
     DATABASE_URL,
@@ -193,7 +160,7 @@ export async function main(): Promise<void> {
     };
     log(`scan: ${scan.executionMs.toFixed(3)} ms execution, ${scan.sharedBuffers} buffers, index ix_connections_refresh_due: ${scan.usesRefreshIndex}`);
 
-    const idleBefore = await listLoad(LOAD_SECONDS);
+    const idleBefore = await listLoad(PORT, API_KEY, USERS, LOAD_SECONDS);
     log(`list, refresher idle: ${idleBefore.requestsPerSecond} req/s, p99 ${idleBefore.p99} ms`);
     service.kill('SIGTERM');
     await new Promise((resolve) => service.once('exit', resolve));
@@ -202,7 +169,7 @@ export async function main(): Promise<void> {
     service = start('1');
     const startedAt = Date.now();
     await waitFor(`http://127.0.0.1:${PORT}/health/ready`);
-    const busy = await listLoad(LOAD_SECONDS);
+    const busy = await listLoad(PORT, API_KEY, USERS, LOAD_SECONDS);
     log(`list, refresher busy: ${busy.requestsPerSecond} req/s, p99 ${busy.p99} ms (provider calls so far ${provider.calls()})`);
     let left = await dueCount(client);
     while (left > 0 && Date.now() - startedAt < 30 * 60_000) {
@@ -211,7 +178,7 @@ export async function main(): Promise<void> {
     }
     const seconds = (Date.now() - startedAt) / 1000;
     const calls = provider.calls();
-    const idleAfter = await listLoad(LOAD_SECONDS);
+    const idleAfter = await listLoad(PORT, API_KEY, USERS, LOAD_SECONDS);
     log(`due set of ${DUE} refreshed in ${seconds.toFixed(1)} s (${calls} provider calls, ${left} left), ${(DUE / seconds).toFixed(0)} refreshes/s`);
     log(`list, refresher idle again: ${idleAfter.requestsPerSecond} req/s, p99 ${idleAfter.p99} ms`);
     const { rows: attempts } = await client.query(`SELECT outcome, count(*)::int AS n FROM refresh_attempts GROUP BY outcome ORDER BY outcome`);

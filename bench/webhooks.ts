@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { benchUser, listLoad, resetDatabase, waitFor } from './support.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -41,18 +42,7 @@ const PORT = 3821;
 const PROVIDERS = ['garmin', 'strava', 'polar', 'suunto', 'whoop', 'oura', 'fitbit', 'withings', 'coros'];
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
-const userId = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
-
-async function resetDatabase(): Promise<void> {
-  const url = new URL(DATABASE_URL);
-  const name = url.pathname.slice(1).replace(/"/g, '');
-  url.pathname = '/postgres';
-  const admin = new pg.Client({ connectionString: url.toString() });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-}
+const userId = benchUser;
 
 /** The consumer's receiver: records when each event arrived and how long after it was made. */
 async function receiver() {
@@ -78,28 +68,6 @@ async function receiver() {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`, lags, ids, last: () => last, close: () => server.close() };
 }
 
-async function waitFor(url: string): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    try {
-      if ((await fetch(url)).status < 500) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} did not come up`);
-}
-
-async function listLoad(seconds: number) {
-  const result = await autocannon({
-    url: `http://127.0.0.1:${PORT}`,
-    connections: 32,
-    duration: seconds,
-    headers: { 'x-api-key': API_KEY },
-    requests: [{ method: 'GET', setupRequest: (request: object) => ({ ...request, path: `/api/v1/users/${userId(Math.floor(Math.random() * USERS))}/connections` }) }],
-  });
-  return { requestsPerSecond: Math.round(result.requests.average), p99: result.latency.p99, non2xx: result.non2xx + result.errors };
-}
 
 /** PUTs at RATE per second: each request sets a connection to the other status than the last one did. */
 function changeStream(seconds: number) {
@@ -133,7 +101,7 @@ function changeStream(seconds: number) {
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 export async function main(): Promise<void> {
-  await resetDatabase();
+  await resetDatabase(DATABASE_URL);
   const sink = await receiver();
   const out = openSync(join(tmpdir(), 'bench-webhooks-service.log'), 'a');
   const service: ChildProcess = spawn(process.execPath, ['--max-old-space-size=256', 'dist/src/main.js'], {
@@ -165,11 +133,11 @@ export async function main(): Promise<void> {
     });
     if (created.status !== 201) throw new Error(`endpoint not created: ${created.status} ${await created.text()}`);
 
-    const idle = await listLoad(10);
+    const idle = await listLoad(PORT, API_KEY, USERS, 10);
     log(`list, no webhook traffic: ${idle.requestsPerSecond} req/s, p99 ${idle.p99} ms`);
 
     const started = Date.now();
-    const [stream, busy] = await Promise.all([changeStream(SECONDS), listLoad(SECONDS)]);
+    const [stream, busy] = await Promise.all([changeStream(SECONDS), listLoad(PORT, API_KEY, USERS, SECONDS)]);
     const streamEnded = Date.now();
     const { rows: counted } = await client.query(`SELECT count(*)::int AS n FROM webhook_events`);
     const events = counted[0].n as number;

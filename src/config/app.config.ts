@@ -55,7 +55,9 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const MAKE_KEY = 'make one with: openssl rand -base64 32';
 
-export class ConfigError extends Error {}
+import { ConfigError } from './env-values.js';
+
+export { ConfigError };
 
 type Env = Record<string, string | undefined>;
 

@@ -1,4 +1,4 @@
-import { ConfigError } from './app.config.js';
+import { delays, type Env, integer } from './env-values.js';
 
 /** The background work's settings: the refresher's and the jobs worker's. */
 export interface BackgroundConfig {
@@ -28,25 +28,6 @@ export interface BackgroundConfig {
   leaseMarginSeconds: number;
 }
 
-type Env = Record<string, string | undefined>;
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
-  return value;
-}
-
-function delays(env: Env, name: string, fallback: number[]): number[] {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const values = raw.split(',').map((part) => Number(part.trim()));
-  if (values.length === 0 || values.length > 20 || values.some((value) => !Number.isFinite(value) || value <= 0 || value > 86_400)) {
-    throw new ConfigError(`${name} must be a comma-separated list of at most 20 delays in seconds, each above 0 and at most 86400, got "${raw}"`);
-  }
-  return values;
-}
 
 const DEFAULT_DELAYS = [60, 300, 900, 3600];
 

@@ -1,4 +1,4 @@
-import { ConfigError } from './app.config.js';
+import { ConfigError, type Env, flag } from './env-values.js';
 
 /** The connect flow's settings: where browsers reach the service, and what a connect session may do. */
 export interface ConnectConfig {
@@ -25,8 +25,6 @@ export interface ConnectConfig {
    */
   frameAncestors: string[];
 }
-
-type Env = Record<string, string | undefined>;
 
 const DEFAULT_TTL_SECONDS = 900;
 const MAX_TTL_SECONDS = 86_400;
@@ -100,14 +98,6 @@ function returnUrls(env: Env): string[] | null {
     .filter(Boolean);
   if (entries.length === 0) return null;
   return entries.map((entry) => httpUrl('CONNECT_RETURN_URLS', entry, 'such as https://app.example.com/wearables').href);
-}
-
-function flag(env: Env, name: string): boolean {
-  const raw = env[name]?.trim().toLowerCase();
-  if (!raw) return false;
-  if (['1', 'true', 'yes'].includes(raw)) return true;
-  if (['0', 'false', 'no'].includes(raw)) return false;
-  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
 /** An http(s) URL with no credentials, query or fragment; the ConfigError names the variable, never the value. */

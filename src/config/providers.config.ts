@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { type Provider, PROVIDERS } from '../connections/providers.js';
-import { ConfigError } from './app.config.js';
+import { ConfigError } from './env-values.js';
 
 /** One provider's OAuth client, as the environment gives it (`GARMIN_CLIENT_ID`, …). */
 export interface ProviderSettings {

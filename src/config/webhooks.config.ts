@@ -1,4 +1,4 @@
-import { ConfigError } from './app.config.js';
+import { delays, type Env, flag, integer } from './env-values.js';
 
 /** The consumer webhooks' settings. */
 export interface WebhooksConfig {
@@ -24,41 +24,13 @@ export interface WebhooksConfig {
   allowInsecureUrls: boolean;
 }
 
-type Env = Record<string, string | undefined>;
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
-  return value;
-}
-
 const DEFAULT_DELAYS = [5, 300, 1800, 7200, 18_000, 36_000, 36_000];
-
-function delays(env: Env): number[] {
-  const raw = env.WEBHOOK_RETRY_DELAYS_SECONDS?.trim();
-  if (!raw) return DEFAULT_DELAYS;
-  const values = raw.split(',').map((part) => Number(part.trim()));
-  if (values.length > 20 || values.some((value) => !Number.isFinite(value) || value <= 0 || value > 86_400)) {
-    throw new ConfigError(`WEBHOOK_RETRY_DELAYS_SECONDS must be a comma-separated list of at most 20 delays in seconds, each above 0 and at most 86400, got "${raw}"`);
-  }
-  return values;
-}
-
-function flag(env: Env, name: string): boolean {
-  const raw = env[name]?.trim().toLowerCase();
-  if (!raw) return false;
-  if (['1', 'true', 'yes'].includes(raw)) return true;
-  if (['0', 'false', 'no'].includes(raw)) return false;
-  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
-}
 
 /** Reads and validates the webhooks' variables; throws a ConfigError naming the first bad one. */
 export function loadWebhooksConfig(env: Env): WebhooksConfig {
   return {
     timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 15_000, 100, 120_000),
-    retryDelaysSeconds: delays(env),
+    retryDelaysSeconds: delays(env, 'WEBHOOK_RETRY_DELAYS_SECONDS', DEFAULT_DELAYS),
     disableAfterSeconds: integer(env, 'WEBHOOK_DISABLE_AFTER_SECONDS', 5 * 86_400, 1, 365 * 86_400),
     concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 16, 1, 1024),
     endpointConcurrency: integer(env, 'WEBHOOK_ENDPOINT_CONCURRENCY', 4, 1, 1024),

@@ -62,15 +62,6 @@ export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutd
     await Promise.allSettled([this.ticking, ...this.running]);
   }
 
-  /** Sends what is due until nothing is (for tests). */
-  async drain(): Promise<void> {
-    for (;;) {
-      while (this.ticking || this.running.size > 0) await Promise.allSettled([this.ticking, ...this.running]);
-      await this.tick();
-      if (this.running.size === 0 && !this.ticking) return;
-    }
-  }
-
   wake(): void {
     if (this.stopped) return;
     if (this.ticking) {

@@ -1,0 +1,42 @@
+import autocannon from 'autocannon';
+import pg from 'pg';
+
+/** The bench scenarios' user ids: the i-th, in the form the seeds write them. */
+export const benchUser = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+
+/** Drops and creates the scenario's database. */
+export async function resetDatabase(databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  const name = url.pathname.slice(1).replace(/"/g, '');
+  url.pathname = '/postgres';
+  const admin = new pg.Client({ connectionString: url.toString() });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+}
+
+/** Resolves once `url` answers below 500 (two minutes at most). */
+export async function waitFor(url: string): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    try {
+      if ((await fetch(url)).status < 500) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+/** The spec's endpoint under load for `seconds`: 32 connections, each request for a random one of `users`. */
+export async function listLoad(port: number, apiKey: string, users: number, seconds: number): Promise<{ requestsPerSecond: number; p99: number; non2xx: number }> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: 32,
+    duration: seconds,
+    headers: { 'x-api-key': apiKey },
+    requests: [{ method: 'GET', setupRequest: (request: object) => ({ ...request, path: `/api/v1/users/${benchUser(Math.floor(Math.random() * users))}/connections` }) }],
+  });
+  return { requestsPerSecond: Math.round(result.requests.average), p99: result.latency.p99, non2xx: result.non2xx + result.errors };
+}
