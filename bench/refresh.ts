@@ -6,19 +6,19 @@
  * after `provider-ms`, starts the compiled service with REFRESH_INTERVAL_SECONDS=1, and measures:
  * - how long the due set takes to refresh (from the service's first pass to none left due);
  * - what the refresher's scan costs: EXPLAIN (ANALYZE, BUFFERS) of its claim query's scan at 1M rows;
- * - the spec's endpoint's throughput while the refresher is busy, against the same service idle.
+ * - the spec's endpoint's throughput while the refresher is busy, against the same service idle, with
+ *   the service's CPU per list request and its share of a core in each phase (the fake provider runs
+ *   in a process of its own, so that it takes no CPU from the load generator).
  * Writes bench/results/<date>-refresh.json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
 import { mkdirSync, openSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { benchUser, listLoad, resetDatabase, waitFor } from './support.js';
+import { benchUser, cpuMicros, listLoad, resetDatabase, waitFor } from './support.js';
 import { TokenCipher, tokenContext } from '../src/crypto/token-cipher.js';
 
 const { values: args } = parseArgs({
@@ -83,23 +83,40 @@ async function seed(client: pg.Client, cipher: TokenCipher): Promise<void> {
   log(`seeded ${TOTAL} connections (${DUE} due) for ${USERS} users in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-/** A provider's token endpoint that answers every refresh after PROVIDER_MS, rotating the refresh token. */
-async function fakeProvider(): Promise<{ url: string; calls: () => number; close: () => void }> {
-  let calls = 0;
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      calls += 1;
-      setTimeout(() => {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(
-          JSON.stringify({ access_token: randomBytes(16).toString('hex'), refresh_token: randomBytes(16).toString('hex'), token_type: 'bearer', expires_in: 3600, scope: 'offline' }),
-        );
-      }, PROVIDER_MS);
+/**
+ * A provider's token endpoint that answers every refresh after PROVIDER_MS, rotating the refresh
+ * token: a process of its own, so that its work does not take CPU from the load generator (this
+ * process) and skew the list's figures. GET /calls answers how many refreshes it has had.
+ */
+async function fakeProvider(): Promise<{ url: string; calls: () => Promise<number>; close: () => void }> {
+  const script = `
+    const { createServer } = require('node:http');
+    const { randomBytes } = require('node:crypto');
+    let calls = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (req.method === 'GET' && req.url === '/calls') return res.end(String(calls));
+        calls += 1;
+        setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
+          access_token: randomBytes(16).toString('hex'), refresh_token: randomBytes(16).toString('hex'),
+          token_type: 'bearer', expires_in: 3600, scope: 'offline' })), ${PROVIDER_MS});
+      });
     });
-  });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls: () => calls, close: () => server.close() };
+    server.keepAliveTimeout = 60000;
+    server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (chunk: Buffer) => resolve(Number(String(chunk).trim()))));
+  const url = `http://127.0.0.1:${port}`;
+  return { url, calls: async () => Number(await (await fetch(`${url}/calls`)).text()), close: () => child.kill() };
+}
+
+/** The list under load, and the service's CPU meanwhile: µs per list request, and in all. */
+async function measuredListLoad(service: ChildProcess, seconds: number) {
+  const before = cpuMicros(service.pid!);
+  const load = await listLoad(PORT, API_KEY, USERS, seconds);
+  const cpu = cpuMicros(service.pid!) - before;
+  return { ...load, serviceCpuShare: Number((cpu / (seconds * 1e6)).toFixed(2)), serviceCpuMicrosPerRequest: Math.round(cpu / Math.max(1, load.requestsPerSecond * seconds)) };
 }
 
 async function dueCount(client: pg.Client): Promise<number> {
@@ -160,8 +177,8 @@ export async function main(): Promise<void> {
     };
     log(`scan: ${scan.executionMs.toFixed(3)} ms execution, ${scan.sharedBuffers} buffers, index ix_connections_refresh_due: ${scan.usesRefreshIndex}`);
 
-    const idleBefore = await listLoad(PORT, API_KEY, USERS, LOAD_SECONDS);
-    log(`list, refresher idle: ${idleBefore.requestsPerSecond} req/s, p99 ${idleBefore.p99} ms`);
+    const idleBefore = await measuredListLoad(service, LOAD_SECONDS);
+    log(`list, refresher idle: ${idleBefore.requestsPerSecond} req/s, p99 ${idleBefore.p99} ms, service CPU ${idleBefore.serviceCpuMicrosPerRequest} µs/req, ${idleBefore.serviceCpuShare} of a core`);
     service.kill('SIGTERM');
     await new Promise((resolve) => service.once('exit', resolve));
 
@@ -169,16 +186,18 @@ export async function main(): Promise<void> {
     service = start('1');
     const startedAt = Date.now();
     await waitFor(`http://127.0.0.1:${PORT}/health/ready`);
-    const busy = await listLoad(PORT, API_KEY, USERS, LOAD_SECONDS);
-    log(`list, refresher busy: ${busy.requestsPerSecond} req/s, p99 ${busy.p99} ms (provider calls so far ${provider.calls()})`);
+    const callsBefore = await provider.calls();
+    const busy = await measuredListLoad(service, LOAD_SECONDS);
+    const refreshesDuringLoad = (await provider.calls()) - callsBefore;
+    log(`list, refresher busy: ${busy.requestsPerSecond} req/s, p99 ${busy.p99} ms, service CPU ${busy.serviceCpuMicrosPerRequest} µs/req, ${busy.serviceCpuShare} of a core (${refreshesDuringLoad} refreshes meanwhile)`);
     let left = await dueCount(client);
     while (left > 0 && Date.now() - startedAt < 30 * 60_000) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
       left = await dueCount(client);
     }
     const seconds = (Date.now() - startedAt) / 1000;
-    const calls = provider.calls();
-    const idleAfter = await listLoad(PORT, API_KEY, USERS, LOAD_SECONDS);
+    const calls = await provider.calls();
+    const idleAfter = await measuredListLoad(service, LOAD_SECONDS);
     log(`due set of ${DUE} refreshed in ${seconds.toFixed(1)} s (${calls} provider calls, ${left} left), ${(DUE / seconds).toFixed(0)} refreshes/s`);
     log(`list, refresher idle again: ${idleAfter.requestsPerSecond} req/s, p99 ${idleAfter.p99} ms`);
     const { rows: attempts } = await client.query(`SELECT outcome, count(*)::int AS n FROM refresh_attempts GROUP BY outcome ORDER BY outcome`);
@@ -194,7 +213,7 @@ export async function main(): Promise<void> {
           settings: { connections: TOTAL, due: DUE, providerMs: PROVIDER_MS, concurrency: CONCURRENCY, loadSeconds: LOAD_SECONDS },
           scan,
           refresh: { seconds, providerCalls: calls, left, refreshesPerSecond: DUE / seconds, attempts },
-          list: { idleBefore, busy, idleAfter },
+          list: { idleBefore, busy: { ...busy, refreshesDuringLoad }, idleAfter },
         },
         null,
         2,

@@ -21,6 +21,7 @@ import pg from 'pg';
 import { TokenCipher } from '../src/crypto/token-cipher.js';
 import { writeChart } from './chart.js';
 import { benchUserId, seed } from './seed.js';
+import { cpuMicros } from './support.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -95,11 +96,6 @@ function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
-/** CPU time (user + system) the process has used, in µs, from /proc (clock ticks of 10 ms). */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
 
 function randomPath(): string {
   return `/api/v1/users/${benchUserId(Math.floor(Math.random() * USERS))}/connections`;

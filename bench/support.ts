@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import pg from 'pg';
 
@@ -39,4 +40,10 @@ export async function listLoad(port: number, apiKey: string, users: number, seco
     requests: [{ method: 'GET', setupRequest: (request: object) => ({ ...request, path: `/api/v1/users/${benchUser(Math.floor(Math.random() * users))}/connections` }) }],
   });
   return { requestsPerSecond: Math.round(result.requests.average), p99: result.latency.p99, non2xx: result.non2xx + result.errors };
+}
+
+/** CPU time (user + system) a process has used, in µs, from /proc (clock ticks of 10 ms). */
+export function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }

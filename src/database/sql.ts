@@ -69,14 +69,30 @@ export class Sql {
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: Error) => {
-        broken = rollbackError; // the connection is unusable: the pool must drop it
-      });
+      if (connectionLost(error)) {
+        // No answer from the server (a timeout, a dropped connection): a ROLLBACK would wait as long
+        // again. The connection is dropped instead, and the server rolls the transaction back with it.
+        broken = error as Error;
+      } else {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          broken = rollbackError; // the connection is unusable: the pool must drop it
+        });
+      }
       throw error;
     } finally {
       client.release(broken);
     }
   }
+}
+
+// What pg says when the server did not answer a query, or the connection broke under it.
+const NO_ANSWER = /Query read timeout|Connection terminated|Client has encountered a connection error|Connection ended|not queryable/i;
+const LOST = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
+/** Whether a query failed for want of an answer (the connection is of no use any more), not with the server's error. */
+function connectionLost(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return (typeof code === 'string' && LOST.has(code)) || (typeof message === 'string' && NO_ANSWER.test(message));
 }
 
 /** The SQLSTATE of a database error, if it is one. */
