@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { EventEmitter2, OnEvent } from '@nestjs/event-emitter';
+import type { PoolClient } from 'pg';
 import { UUID_PATTERN } from '../common/validation.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import type { SqlExecutor } from '../jobs/jobs.repository.js';
@@ -8,7 +9,6 @@ import { UserNotFoundError } from '../users/user.errors.js';
 import { USER_EVENTS, type UserDeletingEvent } from '../users/user.events.js';
 import { UsersService } from '../users/users.service.js';
 import { WebhookOutbox } from '../webhooks/webhook-outbox.js';
-import type { PoolClient } from 'pg';
 import { AccountInUseError, ConnectionNotActiveError, ConnectionNotFoundError } from './connection.errors.js';
 import { CONNECTION_EVENTS, type ConnectionEvent, emitConnectionEvent, type StatusReason } from './connection.events.js';
 import {
@@ -88,7 +88,8 @@ const WAIT_STEP_MS = 50;
 /**
  * Which wearable providers each user has connected. Other Nest modules use this service; its
  * statuses are true at the moment they are read, and every change of status is announced as a
- * ConnectionEvent (see CONNECTION_EVENTS). No method returns or logs a token, except getAccessToken
+ * ConnectionEvent (see CONNECTION_EVENTS) once committed, and recorded for the consumer's webhooks
+ * (WebhookOutbox) in the change's own transaction. No method returns or logs a token, except getAccessToken
  * and refreshTokens, which exist for that. The statements are ConnectionsRepository's; this class
  * holds the rules (tokens sealed to their connection, a revoked connection holds none, which change
  * is announced how) and the coalescing of refreshes within the process.
