@@ -2,7 +2,7 @@
  * npm run bench -- --scenario webhooks [--rate 600] [--seconds 20] [--users 20000]
  *
  * The consumer webhooks' scenario: the compiled service on PostgreSQL with one webhook endpoint, a
- * local receiver (in this process, answering 200 at once), and a steady stream of connection changes
+ * local receiver (a process of its own, answering 200 at once), and a steady stream of connection changes
  * (HTTP PUTs at `rate` per second, each one a change of status, so each records one event in its
  * transaction). It reports:
  * - deliveries per second, over the stream and until the last delivery arrived;
@@ -14,20 +14,20 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { benchUser, listLoad, resetDatabase, waitFor } from './support.js';
+import { benchUser, cpuMicros, listLoad, resetDatabase, waitFor } from './support.js';
 
 const { values: args } = parseArgs({
   options: {
     rate: { type: 'string', default: '600' },
     seconds: { type: 'string', default: '20' },
     users: { type: 'string', default: '20000' },
+    concurrency: { type: 'string' },
+    'endpoint-concurrency': { type: 'string' },
     database: { type: 'string', default: process.env.BENCH_WEBHOOKS_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/wc_bench_webhooks' },
   },
   strict: false,
@@ -44,30 +44,38 @@ const PROVIDERS = ['garmin', 'strava', 'polar', 'suunto', 'whoop', 'oura', 'fitb
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const userId = benchUser;
 
-/** The consumer's receiver: records when each event arrived and how long after it was made. */
+/**
+ * The consumer's receiver, in a process of its own (a real one is elsewhere, and this process is busy
+ * generating load): answers 200 at once and records, per event id, how long after the event was made
+ * it arrived; GET /stats answers {ids, lags, last}.
+ */
 async function receiver() {
-  const lags: number[] = [];
-  const ids = new Set<string>();
-  let last = 0;
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const now = Date.now();
-      const event = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: string; created_at: string };
-      if (!ids.has(event.id)) {
-        ids.add(event.id);
-        lags.push(now - Date.parse(event.created_at));
-      }
-      last = now;
-      res.writeHead(200).end();
+  const script = `
+    const { createServer } = require('node:http');
+    const lags = []; const ids = new Set(); let last = 0;
+    const server = createServer((req, res) => {
+      const chunks = [];
+      req.on('data', (chunk) => chunks.push(chunk));
+      req.on('end', () => {
+        if (req.method === 'GET') return res.end(JSON.stringify({ ids: ids.size, lags, last }));
+        const now = Date.now();
+        const event = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        if (!ids.has(event.id)) { ids.add(event.id); lags.push(now - Date.parse(event.created_at)); }
+        last = now;
+        res.writeHead(200).end();
+      });
     });
-  });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`, lags, ids, last: () => last, close: () => server.close() };
+    server.keepAliveTimeout = 60000;
+    server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (chunk: Buffer) => resolve(Number(String(chunk).trim()))));
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    url: `${base}/hooks`,
+    stats: async () => (await (await fetch(`${base}/stats`)).json()) as { ids: number; lags: number[]; last: number },
+    close: () => child.kill(),
+  };
 }
-
 
 /** PUTs at RATE per second: each request sets a connection to the other status than the last one did. */
 function changeStream(seconds: number) {
@@ -98,6 +106,38 @@ function changeStream(seconds: number) {
   });
 }
 
+/** One stream of SECONDS: the changes, their deliveries until the last one arrived, and (with `list`) the list under load meanwhile. */
+async function streamPhase(client: pg.Client, sink: Awaited<ReturnType<typeof receiver>>, list: boolean, servicePid: number) {
+  const cpuBefore = cpuMicros(servicePid);
+  const { rows: before } = await client.query(`SELECT count(*)::int AS n FROM webhook_events`);
+  const first = await sink.stats();
+  const started = Date.now();
+  const [stream, load] = await Promise.all([changeStream(SECONDS), list ? listLoad(PORT, API_KEY, USERS, SECONDS) : Promise.resolve(undefined)]);
+  const streamEnded = Date.now();
+  const { rows: after } = await client.query(`SELECT count(*)::int AS n FROM webhook_events`);
+  const events = after[0].n - before[0].n;
+  let stats = await sink.stats();
+  while (stats.ids - first.ids < events && Date.now() - streamEnded < 180_000) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    stats = await sink.stats();
+  }
+  const drained = (stats.last - started) / 1000;
+  const serviceCpuShare = Number(((cpuMicros(servicePid) - cpuBefore) / (drained * 1e6)).toFixed(2));
+  const lags = stats.lags.slice(first.lags.length).sort((a, b) => a - b);
+  const delivered = stats.ids - first.ids;
+  return {
+    changes: { requested: stream.requests.total, perSecond: Math.round(stream.requests.average), non2xx: stream.non2xx + stream.errors },
+    events,
+    delivered,
+    deliveriesPerSecond: Math.round(delivered / drained),
+    secondsUntilLastDelivery: drained,
+    lagMs: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: lags.at(-1) },
+    list: load,
+    /** The service's CPU time over the phase, as a share of one core (Node runs the requests and the sender on one thread). */
+    serviceCpuShare,
+  };
+}
+
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 export async function main(): Promise<void> {
@@ -117,6 +157,8 @@ export async function main(): Promise<void> {
       DEMO_DATA: 'false',
       RATE_LIMIT_PER_MINUTE: '1000000000',
       WEBHOOK_ALLOW_INSECURE_URLS: 'true',
+      ...(args.concurrency ? { WEBHOOK_CONCURRENCY: String(args.concurrency) } : {}),
+      ...(args['endpoint-concurrency'] ? { WEBHOOK_ENDPOINT_CONCURRENCY: String(args['endpoint-concurrency']) } : {}),
     },
     stdio: ['ignore', out, out],
   });
@@ -136,28 +178,14 @@ export async function main(): Promise<void> {
     const idle = await listLoad(PORT, API_KEY, USERS, 10);
     log(`list, no webhook traffic: ${idle.requestsPerSecond} req/s, p99 ${idle.p99} ms`);
 
-    const started = Date.now();
-    const [stream, busy] = await Promise.all([changeStream(SECONDS), listLoad(PORT, API_KEY, USERS, SECONDS)]);
-    const streamEnded = Date.now();
-    const { rows: counted } = await client.query(`SELECT count(*)::int AS n FROM webhook_events`);
-    const events = counted[0].n as number;
-    while (sink.ids.size < events && Date.now() - streamEnded < 120_000) await new Promise((resolve) => setTimeout(resolve, 100));
-    const drained = (sink.last() - started) / 1000;
-    const lags = [...sink.lags].sort((a, b) => a - b);
-    const duringStream = sink.lags.length;
-    const result = {
-      changes: { requested: stream.requests.total, perSecond: Math.round(stream.requests.average), non2xx: stream.non2xx + stream.errors },
-      events,
-      delivered: sink.ids.size,
-      deliveriesPerSecond: Math.round(sink.ids.size / drained),
-      secondsUntilLastDelivery: drained,
-      lagMs: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: lags.at(-1) },
-      list: { idle, duringStream: busy },
-    };
-    log(`changes: ${result.changes.perSecond}/s asked (${result.changes.non2xx} non-2xx), ${events} events, ${sink.ids.size} delivered (${duringStream} lags recorded)`);
-    log(`deliveries: ${result.deliveriesPerSecond}/s until the last one (${drained.toFixed(1)} s); change to delivery p50 ${result.lagMs.p50} ms, p99 ${result.lagMs.p99} ms, max ${result.lagMs.max} ms`);
-    log(`list during the stream: ${busy.requestsPerSecond} req/s, p99 ${busy.p99} ms (without it: ${idle.requestsPerSecond} req/s)`);
-
+    // The stream alone: what the deliveries achieve.
+    const alone = await streamPhase(client, sink, false, service.pid!);
+    log(`stream alone: changes ${alone.changes.perSecond}/s asked (${alone.changes.non2xx} non-2xx), ${alone.events} events, ${alone.delivered} delivered`);
+    log(`  service CPU ${alone.serviceCpuShare} of a core; deliveries ${alone.deliveriesPerSecond}/s until the last one (${alone.secondsUntilLastDelivery.toFixed(1)} s); change to delivery p50 ${alone.lagMs.p50} ms, p99 ${alone.lagMs.p99} ms, max ${alone.lagMs.max} ms`);
+    // The stream with the list under load at once: what the spec's endpoint keeps meanwhile.
+    const withList = await streamPhase(client, sink, true, service.pid!);
+    log(`stream with the list: deliveries ${withList.deliveriesPerSecond}/s, change to delivery p99 ${withList.lagMs.p99} ms; list ${withList.list!.requestsPerSecond} req/s, p99 ${withList.list!.p99} ms (without the stream: ${idle.requestsPerSecond} req/s)`);
+    const result = { idle, alone, withList };
     mkdirSync('bench/results', { recursive: true });
     const file = `bench/results/${new Date().toISOString().replace(/[:.]/g, '-')}-webhooks.json`;
     writeFileSync(
@@ -166,7 +194,7 @@ export async function main(): Promise<void> {
         {
           date: new Date().toISOString(),
           machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
-          settings: { rate: RATE, seconds: SECONDS, users: USERS },
+          settings: { rate: RATE, seconds: SECONDS, users: USERS, concurrency: args.concurrency ?? 'default', endpointConcurrency: args['endpoint-concurrency'] ?? 'default' },
           ...result,
         },
         null,

@@ -30,7 +30,7 @@ beforeAll(async () => {
   w = await startConnectWorld({
     providers: ['garmin', 'whoop', 'strava'],
     providerEnv: { GARMIN_WEBHOOK_TOKEN: GARMIN_TOKEN },
-    webhooks: { allowInsecureUrls: true, retryDelaysSeconds: [1, 1], timeoutMs: 1_000, pollIntervalMs: 100, disableAfterSeconds: 3 },
+    webhooks: { allowInsecureUrls: true, retryDelaysSeconds: [1, 1], timeoutMs: 1_000, pollIntervalMs: 100, disableAfterSeconds: 3, endpointConcurrency: 4 },
   });
 });
 
@@ -361,7 +361,7 @@ describe('delivery', () => {
       expect((await admin(api().put(`/api/v1/users/${userId}/connections/${provider}`)).send({ access_token: `${provider}-${randomUUID()}` })).status).toBe(201);
     }
     await fast.until(8, ofUser(userId), 5_000);
-    // At most WEBHOOK_ENDPOINT_CONCURRENCY (4) at once to the slow one.
+    // At most WEBHOOK_ENDPOINT_CONCURRENCY (4 here) at once to the slow one.
     await until('the slow endpoint to hold its share', async () => slow.held() === 4);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(slow.held()).toBe(4);

@@ -4,7 +4,9 @@ import type { WebhooksConfig } from '../config/webhooks.config.js';
 import { TokenCipher } from '../crypto/token-cipher.js';
 import { WebhookOutbox } from './webhook-outbox.js';
 import { type AttemptResult, send } from './webhook-sender.js';
-import { type ClaimedDeliveryRow, WebhooksRepository } from './webhooks.repository.js';
+import { type AttemptOutcome, type ClaimedDeliveryRow, WebhooksRepository } from './webhooks.repository.js';
+
+type FinishedAttempt = AttemptOutcome & { deliveryId: string; attempt: number };
 
 export const WEBHOOKS_CONFIG = Symbol('WEBHOOKS_CONFIG');
 /** How long a sender holds a delivery: WEBHOOK_TIMEOUT_MS plus LEASE_MARGIN_SECONDS. */
@@ -15,6 +17,8 @@ export const WEBHOOK_WORKER = 'webhooks.worker';
 /** Ended deliveries (and their attempts and events) are kept this long for the log, then deleted. */
 const KEEP_ENDED_DAYS = 30;
 const PURGE_EVERY_MS = 3_600_000;
+/** How long the wake-ups of commits are gathered before one claim. */
+const WAKE_GATHER_MS = 5;
 
 /** The sealing context of an endpoint's secrets: they open for that endpoint only. */
 export function secretContext(endpointId: string): string {
@@ -35,10 +39,14 @@ export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutd
   private readonly logger = new Logger('Webhooks');
   private readonly running = new Set<Promise<void>>();
   private readonly perEndpoint = new Map<string, number>();
+  private readonly secrets = new Map<string, string>();
+  private readonly toFinish: { outcome: FinishedAttempt; resolve: () => void; reject: (error: Error) => void }[] = [];
+  private finishing: Promise<void> | undefined;
   private ticking: Promise<void> | undefined;
   private lookAgain = false;
   private stopped = false;
   private lastPurge = 0;
+  private wakeSoon: NodeJS.Timeout | undefined;
   constructor(
     private readonly repository: WebhooksRepository,
     private readonly cipher: TokenCipher,
@@ -47,7 +55,14 @@ export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(WEBHOOKS_CONFIG) private readonly config: WebhooksConfig,
     @Inject(WEBHOOK_LEASE_SECONDS) private readonly leaseSeconds: number,
   ) {
-    outbox.onWake(() => this.wake());
+    // Commits come one per change: their wake-ups are gathered for a moment, so that one claim takes
+    // the deliveries of many changes rather than one each.
+    outbox.onWake(() => {
+      this.wakeSoon ??= setTimeout(() => {
+        this.wakeSoon = undefined;
+        this.wake();
+      }, WAKE_GATHER_MS);
+    });
   }
 
   onApplicationBootstrap(): void {
@@ -58,8 +73,10 @@ export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutd
   /** Stops claiming and waits for the deliveries under way (at most their timeout). */
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.wakeSoon);
     if (this.scheduler.doesExist('interval', WEBHOOK_WORKER)) this.scheduler.deleteInterval(WEBHOOK_WORKER);
     await Promise.allSettled([this.ticking, ...this.running]);
+    await this.finishing;
   }
 
   wake(): void {
@@ -115,11 +132,49 @@ export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutd
     this.running.add(run);
   }
 
+  /**
+   * Stores an outcome with the others that end meanwhile: one statement per batch rather than per
+   * delivery (each is a commit). Resolves once its batch is written.
+   */
+  private finished(outcome: FinishedAttempt): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.toFinish.push({ outcome, resolve, reject });
+      if (!this.finishing) this.finishing = this.writeFinished();
+    });
+  }
+
+  private async writeFinished(): Promise<void> {
+    // Let the outcomes that end in this turn of the event loop join the batch.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.toFinish.length > 0) {
+      const batch = this.toFinish.splice(0, 200);
+      try {
+        await this.repository.finish(batch.map((entry) => entry.outcome), this.config.disableAfterSeconds);
+        for (const entry of batch) entry.resolve();
+      } catch (error) {
+        for (const entry of batch) entry.reject(error as Error);
+      }
+    }
+    this.finishing = undefined;
+  }
+
+  /** An endpoint's secret, opened once per sealed value (a rotation seals a new one). */
+  private opened(sealed: string, endpointId: string): string {
+    let secret = this.secrets.get(sealed);
+    if (secret === undefined) {
+      if (this.secrets.size >= 1000) this.secrets.clear();
+      secret = this.cipher.decrypt(sealed, secretContext(endpointId));
+      this.secrets.set(sealed, secret);
+    }
+    return secret;
+  }
+
   private async deliver(delivery: ClaimedDeliveryRow): Promise<void> {
     let result: AttemptResult;
     try {
-      const context = secretContext(delivery.endpoint_id);
-      const secrets = [delivery.secret, delivery.previous_secret].filter((value): value is string => value !== null).map((sealed) => this.cipher.decrypt(sealed, context));
+      const secrets = [delivery.secret, delivery.previous_secret]
+        .filter((value): value is string => value !== null)
+        .map((sealed) => this.opened(sealed, delivery.endpoint_id));
       result = await send({ url: delivery.url, eventId: delivery.event_id, body: delivery.body, secrets }, this.config.timeoutMs, this.config.allowInsecureUrls);
     } catch (error) {
       result = { ok: false, statusCode: null, durationMs: 0, error: (error as Error).name, excerpt: null };
@@ -127,7 +182,7 @@ export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutd
     const delays = this.config.retryDelaysSeconds;
     const retryAt = result.ok || delivery.attempts > delays.length ? null : new Date(Date.now() + delays[delivery.attempts - 1] * 1000);
     try {
-      await this.repository.finish(delivery.id, delivery.attempts, { ...result, retryAt }, this.config.disableAfterSeconds);
+      await this.finished({ ...result, retryAt, deliveryId: delivery.id, attempt: delivery.attempts });
     } catch (error) {
       // The delivery keeps its lease until it lapses, then is sent again: at least once.
       this.logger.warn(`Could not store a webhook delivery's outcome: ${(error as Error).message}`);

@@ -117,29 +117,40 @@ const CLAIM = `
   RETURNING d.id, d.endpoint_id, d.attempts, e.url, e.secret,
             CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS previous_secret, ev.id AS event_id, ev.body`;
 
-// An attempt's outcome, with its log entry and its endpoint's health, if the lease is still this
-// attempt's ($3: the attempt number it claimed). A success ends the endpoint's failing streak; a
-// failure starts one, and an endpoint failing for longer than $9 seconds is disabled (failing).
+// Attempts' outcomes, many in one statement (the sender writes them in batches): each delivery
+// changed if its lease is still that attempt's (attempt = the number it claimed), its log entry, and
+// its endpoint's health. A success ends the endpoint's failing streak; a failure starts one, and an
+// endpoint failing for longer than $9 seconds is disabled (failing). The endpoint's row is written only
+// when that changes: every delivery of an endpoint ends here, and writing its row each time would
+// make them wait on one another's commits.
 const FINISH = `
-  WITH delivery AS (
+  WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::int[], $3::bool[], $4::int[], $5::int[], $6::text[], $7::text[], $8::timestamptz[])
+      AS t(id, attempt, ok, status_code, duration_ms, error, excerpt, retry_at)),
+  delivery AS (
     UPDATE webhook_deliveries d
-       SET status = CASE WHEN $2 THEN 'succeeded' WHEN $8::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
-           next_attempt_at = CASE WHEN $2 THEN NULL ELSE $8::timestamptz END,
-           ended_at = CASE WHEN $2 OR $8::timestamptz IS NULL THEN now() END,
+       SET status = CASE WHEN i.ok THEN 'succeeded' WHEN i.retry_at IS NULL THEN 'failed' ELSE 'pending' END,
+           next_attempt_at = CASE WHEN i.ok THEN NULL ELSE i.retry_at END,
+           ended_at = CASE WHEN i.ok OR i.retry_at IS NULL THEN now() END,
            locked_until = NULL
-     WHERE d.id = $1 AND d.attempts = $3 AND d.status = 'pending'
-    RETURNING d.id, d.endpoint_id),
+      FROM input i
+     WHERE d.id = i.id AND d.attempts = i.attempt AND d.status = 'pending'
+    RETURNING d.id, d.endpoint_id, i.ok),
   attempt AS (
     INSERT INTO webhook_attempts (delivery_id, status_code, duration_ms, error, response_excerpt)
-    SELECT id, $4, $5, $6, $7 FROM delivery),
+    SELECT i.id, i.status_code, i.duration_ms, i.error, i.excerpt FROM input i JOIN delivery ON delivery.id = i.id),
+  outcome AS (SELECT endpoint_id, bool_or(ok) AS ok FROM delivery GROUP BY endpoint_id),
   health AS (
     UPDATE webhook_endpoints e
-       SET failing_since = CASE WHEN $2 THEN NULL ELSE COALESCE(e.failing_since, now()) END,
-           enabled = CASE WHEN NOT $2 AND e.failing_since < now() - make_interval(secs => $9) THEN false ELSE e.enabled END,
-           disabled_reason = CASE WHEN NOT $2 AND e.failing_since < now() - make_interval(secs => $9) THEN 'failing' ELSE e.disabled_reason END
-      FROM delivery WHERE e.id = delivery.endpoint_id
+       SET failing_since = CASE WHEN o.ok THEN NULL ELSE COALESCE(e.failing_since, now()) END,
+           enabled = CASE WHEN NOT o.ok AND e.failing_since < now() - make_interval(secs => $9) THEN false ELSE e.enabled END,
+           disabled_reason = CASE WHEN NOT o.ok AND e.failing_since < now() - make_interval(secs => $9) THEN 'failing' ELSE e.disabled_reason END
+      FROM outcome o
+     WHERE e.id = o.endpoint_id
+       AND (CASE WHEN o.ok THEN e.failing_since IS NOT NULL
+                 ELSE e.failing_since IS NULL OR (e.enabled AND e.failing_since < now() - make_interval(secs => $9)) END)
     RETURNING e.id)
-  SELECT (SELECT count(*) FROM delivery)::int AS finished`;
+  SELECT id FROM delivery`;
 
 const DELIVERY_COLUMNS = `d.id, d.endpoint_id, d.event_id, ev.type AS event_type, d.status, d.next_attempt_at, d.created_at, d.ended_at,
   (d.created_at AT TIME ZONE 'UTC')::text AS cursor_time,
@@ -241,20 +252,20 @@ export class WebhooksRepository {
     return this.sql.rows<ClaimedDeliveryRow>(CLAIM, [limit, leaseSeconds, endpointLimit, JSON.stringify(freeByEndpoint)]);
   }
 
-  /** Stores an attempt's outcome; false when its lease was lost (another worker has it now). */
-  async finish(deliveryId: string, attempt: number, outcome: AttemptOutcome, disableAfterSeconds: number): Promise<boolean> {
-    const [row] = await this.sql.rows<{ finished: number }>(FINISH, [
-      deliveryId,
-      outcome.ok,
-      attempt,
-      outcome.statusCode,
-      outcome.durationMs,
-      outcome.error,
-      outcome.excerpt,
-      outcome.ok ? null : outcome.retryAt,
+  /** Stores attempts' outcomes in one statement; the ids of those stored (a delivery whose lease was lost is not). */
+  async finish(outcomes: (AttemptOutcome & { deliveryId: string; attempt: number })[], disableAfterSeconds: number): Promise<Set<string>> {
+    const rows = await this.sql.rows<{ id: string }>(FINISH, [
+      outcomes.map((o) => o.deliveryId),
+      outcomes.map((o) => o.attempt),
+      outcomes.map((o) => o.ok),
+      outcomes.map((o) => o.statusCode),
+      outcomes.map((o) => o.durationMs),
+      outcomes.map((o) => o.error),
+      outcomes.map((o) => o.excerpt),
+      outcomes.map((o) => (o.ok ? null : o.retryAt)),
       disableAfterSeconds,
     ]);
-    return row.finished > 0;
+    return new Set(rows.map((row) => row.id));
   }
 
   listDeliveries(endpointId: string, status: string | null, after: { time: string; id: string } | null, limit: number): Promise<DeliveryRow[]> {
