@@ -80,6 +80,8 @@ export interface RefreshClaim {
   readonly provider: Provider;
   /** Background refreshes that failed in a row before this one. */
   readonly failures: number;
+  /** When its access token lapses. */
+  readonly expiresAt: Date | null;
 }
 
 /** How long a caller that finds another one's refresh under way checks again for its outcome. */
@@ -320,7 +322,7 @@ export class ConnectionsService {
   async claimDueRefreshes(aheadSeconds: number, limit: number, excluded: readonly Provider[]): Promise<RefreshClaim[]> {
     const rows = await this.repository.claimDue(aheadSeconds, limit, this.leaseSeconds, excluded);
     return rows.map((row) => {
-      const claim: RefreshClaim = { connection_id: row.id, user_id: row.user_id, provider: row.provider, failures: row.refresh_failures };
+      const claim: RefreshClaim = { connection_id: row.id, user_id: row.user_id, provider: row.provider, failures: row.refresh_failures, expiresAt: row.token_expires_at };
       this.claims.set(claim, row);
       return claim;
     });

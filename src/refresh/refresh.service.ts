@@ -20,6 +20,8 @@ export type RefreshOptions = BackgroundConfig['refresh'];
 
 /** The name the refresher's timer is registered under in @nestjs/schedule's SchedulerRegistry. */
 export const REFRESH_WORKER = 'refresh.worker';
+/** Above this share of its time busy, the process refreshes one connection at a time. */
+const BUSY_UTILIZATION = 0.8;
 /** A provider that is not configured here is looked at again after this. */
 const NOT_CONFIGURED_RETRY_MS = 3_600_000;
 
@@ -39,6 +41,8 @@ export class RefreshService implements OnApplicationBootstrap, OnApplicationShut
   private readonly running = new Set<Promise<void>>();
   private pass: Promise<void> | undefined;
   private stopped = false;
+  private loopSample = performance.eventLoopUtilization();
+  private behind = false;
 
   constructor(
     private readonly connections: ConnectionsService,
@@ -103,10 +107,12 @@ export class RefreshService implements OnApplicationBootstrap, OnApplicationShut
     const excluded = PROVIDERS.filter((provider) => !this.providers.refreshes(provider));
     try {
       for (;;) {
-        const free = this.options.concurrency - this.running.size;
+        const free = this.concurrencyNow() - this.running.size;
         if (!this.stopped && free > 0) {
           const claims = await this.connections.claimDueRefreshes(this.options.aheadSeconds, free, excluded);
           count(claims.length);
+          const soon = Date.now() + (this.options.aheadSeconds * 1000) / 2;
+          this.behind = claims.some((claim) => claim.expiresAt !== null && claim.expiresAt.getTime() <= soon);
           for (const claim of claims) this.start(claim);
           if (claims.length === free) continue;
         }
@@ -118,6 +124,20 @@ export class RefreshService implements OnApplicationBootstrap, OnApplicationShut
       this.logger.warn(`Refresh pass failed: ${(error as Error).message}`);
       await Promise.allSettled([...this.running]);
     }
+  }
+
+  /**
+   * REFRESH_CONCURRENCY, or one while the process is busy answering requests (its event loop more
+   * than BUSY_UTILIZATION busy since the last look) and the refresher is not behind: background work
+   * yields to the foreground and still goes on. It is behind once a connection it claimed lapses
+   * within half of REFRESH_AHEAD_SECONDS: then it takes its whole concurrency, busy or not, so that
+   * yielding never lets a token lapse.
+   */
+  private concurrencyNow(): number {
+    const now = performance.eventLoopUtilization();
+    const since = performance.eventLoopUtilization(now, this.loopSample);
+    this.loopSample = now;
+    return this.behind || since.utilization <= BUSY_UTILIZATION ? this.options.concurrency : 1;
   }
 
   private start(claim: RefreshClaim): void {
