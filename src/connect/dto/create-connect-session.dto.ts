@@ -14,7 +14,8 @@ export class CreateConnectSessionDto {
   @ApiProperty({
     description:
       'Where the browser is sent back when the flow ends, with `connect_session_id`, `status` (`connected` or `error`), ' +
-      '`provider`, and `connection_id` or `error`. It must start with an entry of CONNECT_RETURN_URLS (same scheme, host and ' +
+      '`provider`, and `connection_id` or `error`; or, when the user leaves the connect page through its back link, with ' +
+      '`connect_session_id` and `status=cancelled` only. It must start with an entry of CONNECT_RETURN_URLS (same scheme, host and ' +
       'port, a path at or under the entry’s); while that is unset, only http://localhost and http://127.0.0.1 URLs are allowed.',
     format: 'uri',
     minLength: 1,
