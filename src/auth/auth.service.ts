@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { ForbiddenException, HttpException, HttpStatus, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { ApiKeysService, type Principal } from './api-keys.service.js';
 import { AUTH_OPTIONS, type AuthOptions, RATE_LIMIT_STORAGE } from './auth.options.js';
+import { FailedLookups } from './failed-lookups.js';
 import type { RateLimitRecord, RateLimitStorage } from './rate-limit.storage.js';
 import { grants, type Scope } from './scopes.js';
 
@@ -35,11 +36,16 @@ export interface AuthReply {
  */
 @Injectable()
 export class AuthService {
+  /** Failed authentications per address: the same counter as the public routes' failed lookups, of its own kind. */
+  private readonly failures: FailedLookups;
+
   constructor(
     private readonly apiKeys: ApiKeysService,
     @Inject(RATE_LIMIT_STORAGE) private readonly limits: RateLimitStorage,
     @Inject(AUTH_OPTIONS) private readonly options: AuthOptions,
-  ) {}
+  ) {
+    this.failures = new FailedLookups(limits, options);
+  }
 
   /**
    * The principal of a request to a route that needs `scope`, its request counted against its key
@@ -87,9 +93,8 @@ export class AuthService {
 
   /** Counts a failed authentication against the address: 401, or 429 while the address is blocked. */
   private async refusal(address: string, reply: AuthReply): Promise<HttpException> {
-    const failures = await this.limits.hit(`auth-failure:${address}`, MINUTE_MS, this.options.authFailureLimitPerMinute, MINUTE_MS);
-    if (!failures.isBlocked) return new UnauthorizedException(INVALID_KEY);
-    const seconds = failures.timeToBlockExpire;
+    const seconds = await this.failures.failed('auth', address);
+    if (seconds === undefined) return new UnauthorizedException(INVALID_KEY);
     reply.header('Retry-After', String(seconds));
     return new HttpException(`Too many failed authentication attempts from this address; retry after ${seconds} s`, HttpStatus.TOO_MANY_REQUESTS);
   }

@@ -4,13 +4,13 @@ import type { RateLimitStorage } from './rate-limit.storage.js';
 
 const MINUTE_MS = 60_000;
 
-/** The public routes whose secrets in the URL can be guessed at: each counts its failures apart. */
-export type LookupKind = 'connect-link' | 'provider-webhook';
+/** What can be guessed at: API keys (AuthService), and the public routes' secrets in URLs; each kind counts its failures apart. */
+export type LookupKind = 'auth' | 'connect-link' | 'provider-webhook';
 
 /**
- * Failed lookups of a secret in a public URL (a connect link's token, a provider's webhook token),
- * counted per client address as failed authentications are (AUTH_FAILURE_LIMIT_PER_MINUTE, in the same
- * storage: memory or Redis). Only a failure counts, and a right secret is served whether or not its
+ * Failed lookups of a secret (an API key, a connect link's token, a provider's webhook token), counted
+ * per client address and kind, AUTH_FAILURE_LIMIT_PER_MINUTE each, in the rate-limit storage (memory
+ * or Redis). Only a failure counts, and a right secret is served whether or not its
  * address is blocked: many users may share an address, and a 256-bit secret cannot be guessed, so
  * serving it gives a guesser nothing.
  */
