@@ -73,7 +73,7 @@ export class WebhookEvent {
 @Entity('webhook_deliveries')
 @Check('ck_webhook_deliveries_status', `status IN ('pending', 'succeeded', 'failed')`)
 @Unique('uq_webhook_deliveries_endpoint_event', ['endpointId', 'eventId'])
-@Index('ix_webhook_deliveries_due', ['nextAttemptAt'], { where: `status = 'pending'` })
+@Index('ix_webhook_deliveries_due', ['endpointId', 'nextAttemptAt'], { where: `status = 'pending'` })
 @Index('ix_webhook_deliveries_endpoint', ['endpointId', 'createdAt', 'id'])
 export class WebhookDelivery {
   @PrimaryGeneratedColumn('uuid', { primaryKeyConstraintName: 'pk_webhook_deliveries' })

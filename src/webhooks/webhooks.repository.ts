@@ -99,21 +99,31 @@ const RECORD_FOR_ENDPOINT = `
   RETURNING id`;
 
 // Due deliveries of enabled endpoints, not held by a live lease, the oldest first; of each endpoint at
-// most as many as it has free slots here ($4: {endpoint_id: free}, else $3). Candidates are locked
-// (SKIP LOCKED: instances claiming at once never get the same one) and the chosen ones leased.
+// most as many as it has free slots here ($4: {endpoint_id: free}, else $3), read through its own
+// index (ix_webhook_deliveries_due: endpoint, then due time), so that a claim reads a few index entries
+// per endpoint however long the backlog. Only the chosen rows are locked, each found by its key (= ANY
+// of an array: a semi-join, or a condition on status there, had the planner read every pending
+// delivery), with SKIP LOCKED, so that instances claiming at once never get the same one; the UPDATE,
+// which sees the newest version of a row it holds, leases it only if it is still pending and unleased.
+// (Reading all pending deliveries to sort them, and locking 4 × $1 candidates
+// to choose a few, made the claim PostgreSQL's dearest statement under a stream: bench/README.md.)
 const CLAIM = `
-  WITH candidates AS (
-    SELECT d.id, d.endpoint_id, d.next_attempt_at FROM webhook_deliveries d
-      JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
-     WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND (d.locked_until IS NULL OR d.locked_until < now())
-     ORDER BY d.next_attempt_at
-     LIMIT $1 * 4
-     FOR UPDATE OF d SKIP LOCKED),
-  ranked AS (SELECT c.*, row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at) AS n FROM candidates c),
-  chosen AS (SELECT r.id FROM ranked r WHERE r.n <= COALESCE(($4::jsonb ->> r.endpoint_id::text)::int, $3) ORDER BY r.next_attempt_at LIMIT $1)
+  WITH chosen AS (
+    SELECT due.id FROM webhook_endpoints e
+     CROSS JOIN LATERAL (
+       SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+        WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()
+          AND (d.locked_until IS NULL OR d.locked_until < now())
+        ORDER BY d.next_attempt_at
+        LIMIT COALESCE(($4::jsonb ->> e.id::text)::int, $3)) due
+     WHERE e.enabled
+     ORDER BY due.next_attempt_at
+     LIMIT $1),
+  locked AS (SELECT d.id FROM webhook_deliveries d WHERE d.id = ANY (ARRAY(SELECT id FROM chosen)) FOR UPDATE OF d SKIP LOCKED)
   UPDATE webhook_deliveries d SET locked_until = now() + make_interval(secs => $2), attempts = d.attempts + 1
-    FROM chosen, webhook_endpoints e, webhook_events ev
-   WHERE d.id = chosen.id AND e.id = d.endpoint_id AND ev.id = d.event_id
+    FROM locked, webhook_endpoints e, webhook_events ev
+   WHERE d.id = locked.id AND e.id = d.endpoint_id AND ev.id = d.event_id
+     AND d.status = 'pending' AND (d.locked_until IS NULL OR d.locked_until < now())
   RETURNING d.id, d.endpoint_id, d.attempts, e.url, e.secret,
             CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS previous_secret, ev.id AS event_id, ev.body`;
 
@@ -249,7 +259,7 @@ export class WebhooksRepository {
   }
 
   claim(limit: number, leaseSeconds: number, endpointLimit: number, freeByEndpoint: Record<string, number>): Promise<ClaimedDeliveryRow[]> {
-    return this.sql.rows<ClaimedDeliveryRow>(CLAIM, [limit, leaseSeconds, endpointLimit, JSON.stringify(freeByEndpoint)]);
+    return this.sql.rows<ClaimedDeliveryRow>(CLAIM, [limit, leaseSeconds, endpointLimit, JSON.stringify(freeByEndpoint)], 'webhooks_claim');
   }
 
   /** Stores attempts' outcomes in one statement; the ids of those stored (a delivery whose lease was lost is not). */
@@ -264,7 +274,7 @@ export class WebhooksRepository {
       outcomes.map((o) => o.excerpt),
       outcomes.map((o) => (o.ok ? null : o.retryAt)),
       disableAfterSeconds,
-    ]);
+    ], 'webhooks_finish');
     return new Set(rows.map((row) => row.id));
   }
 

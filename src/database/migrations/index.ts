@@ -6,6 +6,7 @@ import { ConnectSessions1795520000000 } from './1795520000000-ConnectSessions.js
 import { RefreshAndJobs1795530000000 } from './1795530000000-RefreshAndJobs.js';
 import { ConnectionStates1795540000000 } from './1795540000000-ConnectionStates.js';
 import { Webhooks1795550000000 } from './1795550000000-Webhooks.js';
+import { WebhookDeliveriesDueByEndpoint1795560000000 } from './1795560000000-WebhookDeliveriesDueByEndpoint.js';
 
 /** Every migration, oldest first. Listed by class (not by glob) so tests, the app and the CLI load the same set. */
 export const migrations = [
@@ -17,4 +18,5 @@ export const migrations = [
   RefreshAndJobs1795530000000,
   ConnectionStates1795540000000,
   Webhooks1795550000000,
+  WebhookDeliveriesDueByEndpoint1795560000000,
 ];
