@@ -17,9 +17,8 @@ import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import pg from 'pg';
-import { benchUser, cpuMicros, listLoad, resetDatabase, waitFor } from './support.js';
+import { cpuMicros, listLoad, resetDatabase, waitFor } from './support.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,6 +27,8 @@ const { values: args } = parseArgs({
     users: { type: 'string', default: '20000' },
     concurrency: { type: 'string' },
     'endpoint-concurrency': { type: 'string' },
+    /** Writes a V8 CPU profile of the service (the whole run) to the system's temporary folder. */
+    'cpu-prof': { type: 'boolean', default: false },
     database: { type: 'string', default: process.env.BENCH_WEBHOOKS_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/wc_bench_webhooks' },
   },
   strict: false,
@@ -39,10 +40,8 @@ const DATABASE_URL = String(args.database);
 const TOKEN_KEY = Buffer.alloc(32, 5);
 const API_KEY = `bench-${randomBytes(16).toString('hex')}`;
 const PORT = 3821;
-const PROVIDERS = ['garmin', 'strava', 'polar', 'suunto', 'whoop', 'oura', 'fitbit', 'withings', 'coros'];
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
-const userId = benchUser;
 
 /**
  * The consumer's receiver, in a process of its own (a real one is elsewhere, and this process is busy
@@ -77,33 +76,22 @@ async function receiver() {
   };
 }
 
-/** PUTs at RATE per second: each request sets a connection to the other status than the last one did. */
-function changeStream(seconds: number) {
-  let k = 0;
-  return autocannon({
-    url: `http://127.0.0.1:${PORT}`,
-    connections: 16,
-    overallRate: RATE,
-    duration: seconds,
-    headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' },
-    requests: [
-      {
-        method: 'PUT',
-        setupRequest: (request: object) => {
-          const i = k++;
-          const slot = Math.floor(i / 2);
-          const user = userId(slot % USERS);
-          const provider = PROVIDERS[Math.floor(slot / USERS) % PROVIDERS.length];
-          const revoked = i % 2 === 1;
-          return {
-            ...request,
-            path: `/api/v1/users/${user}/connections/${provider}`,
-            body: JSON.stringify(revoked ? { access_token: 'x', status: 'revoked' } : { access_token: `access-${i}` }),
-          };
-        },
-      },
-    ],
+/**
+ * PUTs at RATE per second for `seconds`, from a process of its own (bench/change-stream.ts), so that the
+ * stream and the list's load generator do not share one thread. Each phase changes connections of its
+ * own (to a provider of its own), created and revoked in turn: every request is a change of status.
+ */
+let phases = 0;
+async function changeStream(seconds: number): Promise<{ requested: number; perSecond: number; non2xx: number }> {
+  const phase = phases++;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/change-stream.ts', String(PORT), API_KEY, String(RATE), String(seconds), String(USERS), String(phase)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`the change stream exited with ${code}`);
+  return JSON.parse(output);
 }
 
 /** One stream of SECONDS: the changes, their deliveries until the last one arrived, and (with `list`) the list under load meanwhile. */
@@ -121,12 +109,12 @@ async function streamPhase(client: pg.Client, sink: Awaited<ReturnType<typeof re
     await new Promise((resolve) => setTimeout(resolve, 200));
     stats = await sink.stats();
   }
-  const drained = (stats.last - started) / 1000;
+  const drained = (Math.max(stats.last, streamEnded) - started) / 1000;
   const serviceCpuShare = Number(((cpuMicros(servicePid) - cpuBefore) / (drained * 1e6)).toFixed(2));
   const lags = stats.lags.slice(first.lags.length).sort((a, b) => a - b);
   const delivered = stats.ids - first.ids;
   return {
-    changes: { requested: stream.requests.total, perSecond: Math.round(stream.requests.average), non2xx: stream.non2xx + stream.errors },
+    changes: stream,
     events,
     delivered,
     deliveriesPerSecond: Math.round(delivered / drained),
@@ -144,7 +132,7 @@ export async function main(): Promise<void> {
   await resetDatabase(DATABASE_URL);
   const sink = await receiver();
   const out = openSync(join(tmpdir(), 'bench-webhooks-service.log'), 'a');
-  const service: ChildProcess = spawn(process.execPath, ['--max-old-space-size=256', 'dist/src/main.js'], {
+  const service: ChildProcess = spawn(process.execPath, [...(args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(tmpdir(), 'bench-webhooks-profiles')}`] : []), '--max-old-space-size=256', 'dist/src/main.js'], {
     env: {
       ...process.env,
       DATABASE_URL,
@@ -168,15 +156,21 @@ export async function main(): Promise<void> {
     await client.connect();
     await client.query(`INSERT INTO users (id) SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid FROM generate_series(0, $1 - 1) i`, [USERS]);
     await client.query('VACUUM ANALYZE users');
+    await listLoad(PORT, API_KEY, USERS, 5); // warm-up
+    const idle = await listLoad(PORT, API_KEY, USERS, 10);
+    log(`list, no stream: ${idle.requestsPerSecond} req/s, p99 ${idle.p99} ms`);
+
+    // The changes without any endpoint (no event is recorded): what the stream's own requests take from the list.
+    await changeStream(5);
+    const noEndpoint = await streamPhase(client, sink, true, service.pid!);
+    log(`stream with the list, no endpoint: list ${noEndpoint.list!.requestsPerSecond} req/s, p99 ${noEndpoint.list!.p99} ms; service CPU ${noEndpoint.serviceCpuShare} of a core`);
+
     const created = await fetch(`http://127.0.0.1:${PORT}/api/v1/webhook-endpoints`, {
       method: 'POST',
       headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' },
       body: JSON.stringify({ url: sink.url }),
     });
     if (created.status !== 201) throw new Error(`endpoint not created: ${created.status} ${await created.text()}`);
-
-    const idle = await listLoad(PORT, API_KEY, USERS, 10);
-    log(`list, no webhook traffic: ${idle.requestsPerSecond} req/s, p99 ${idle.p99} ms`);
 
     // A first stream of 5 s, not measured: the JIT's first work and the pools' first connections are in none of the phases.
     await changeStream(5);
@@ -186,8 +180,9 @@ export async function main(): Promise<void> {
     log(`  service CPU ${alone.serviceCpuShare} of a core; deliveries ${alone.deliveriesPerSecond}/s until the last one (${alone.secondsUntilLastDelivery.toFixed(1)} s); change to delivery p50 ${alone.lagMs.p50} ms, p99 ${alone.lagMs.p99} ms, max ${alone.lagMs.max} ms`);
     // The stream with the list under load at once: what the spec's endpoint keeps meanwhile.
     const withList = await streamPhase(client, sink, true, service.pid!);
-    log(`stream with the list: deliveries ${withList.deliveriesPerSecond}/s, change to delivery p99 ${withList.lagMs.p99} ms; list ${withList.list!.requestsPerSecond} req/s, p99 ${withList.list!.p99} ms (without the stream: ${idle.requestsPerSecond} req/s)`);
-    const result = { idle, alone, withList };
+    log(`stream with the list: ${withList.events} events, ${withList.delivered} delivered, ${withList.deliveriesPerSecond}/s, change to delivery p50 ${withList.lagMs.p50} ms, p99 ${withList.lagMs.p99} ms; service CPU ${withList.serviceCpuShare} of a core`);
+    log(`  list ${withList.list!.requestsPerSecond} req/s, p99 ${withList.list!.p99} ms (the same stream without an endpoint: ${noEndpoint.list!.requestsPerSecond} req/s; no stream: ${idle.requestsPerSecond} req/s)`);
+    const result = { idle, noEndpoint, alone, withList };
     mkdirSync('bench/results', { recursive: true });
     const file = `bench/results/${new Date().toISOString().replace(/[:.]/g, '-')}-webhooks.json`;
     writeFileSync(
@@ -205,7 +200,9 @@ export async function main(): Promise<void> {
     );
     log(`results written to ${file}`);
   } finally {
+    const exited = new Promise((resolve) => service.once('exit', resolve));
     service.kill('SIGTERM');
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
     sink.close();
     await client.end().catch(() => undefined);
   }
