@@ -120,13 +120,25 @@ export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutd
     }
   }
 
+  /**
+   * Sends one delivery. Its endpoint's slot is given back as soon as the receiver has answered (or
+   * not): the bound is on requests to the receiver, and writing the outcome is ours. The instance's
+   * slot (WEBHOOK_CONCURRENCY) is held until the outcome is stored, which bounds what waits for it.
+   */
   private start(delivery: ClaimedDeliveryRow): void {
     this.perEndpoint.set(delivery.endpoint_id, (this.perEndpoint.get(delivery.endpoint_id) ?? 0) + 1);
-    const run = this.deliver(delivery).finally(() => {
-      this.running.delete(run);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
       const left = (this.perEndpoint.get(delivery.endpoint_id) ?? 1) - 1;
       if (left > 0) this.perEndpoint.set(delivery.endpoint_id, left);
       else this.perEndpoint.delete(delivery.endpoint_id);
+      this.wake();
+    };
+    const run = this.deliver(delivery, release).finally(() => {
+      this.running.delete(run);
+      release();
       this.wake();
     });
     this.running.add(run);
@@ -169,7 +181,7 @@ export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutd
     return secret;
   }
 
-  private async deliver(delivery: ClaimedDeliveryRow): Promise<void> {
+  private async deliver(delivery: ClaimedDeliveryRow, answered: () => void): Promise<void> {
     let result: AttemptResult;
     try {
       const secrets = [delivery.secret, delivery.previous_secret]
@@ -179,6 +191,7 @@ export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutd
     } catch (error) {
       result = { ok: false, statusCode: null, durationMs: 0, error: (error as Error).name, excerpt: null };
     }
+    answered();
     const delays = this.config.retryDelaysSeconds;
     const retryAt = result.ok || delivery.attempts > delays.length ? null : new Date(Date.now() + delays[delivery.attempts - 1] * 1000);
     try {
