@@ -8,8 +8,8 @@ describe('loadWebhooksConfig', () => {
       timeoutMs: 15_000,
       retryDelaysSeconds: [5, 300, 1800, 7200, 18_000, 36_000, 36_000],
       disableAfterSeconds: 432_000,
-      concurrency: 64,
-      endpointConcurrency: 16,
+      concurrency: 128,
+      endpointConcurrency: 32,
       pollIntervalMs: 1000,
       allowInsecureUrls: false,
     });

@@ -11,9 +11,9 @@ export interface WebhooksConfig {
   retryDelaysSeconds: number[];
   /** `WEBHOOK_DISABLE_AFTER_SECONDS` (432000, 5 days): an endpoint whose every delivery has failed this long is disabled. */
   disableAfterSeconds: number;
-  /** `WEBHOOK_CONCURRENCY` (64): deliveries under way at once, per instance. */
+  /** `WEBHOOK_CONCURRENCY` (128): deliveries under way at once, per instance. */
   concurrency: number;
-  /** `WEBHOOK_ENDPOINT_CONCURRENCY` (16): deliveries under way at once to one endpoint, per instance. */
+  /** `WEBHOOK_ENDPOINT_CONCURRENCY` (32): deliveries under way at once to one endpoint, per instance. */
   endpointConcurrency: number;
   /** `WEBHOOK_POLL_INTERVAL_MS` (1000): how often an instance looks for due deliveries (it is woken at once by its own). */
   pollIntervalMs: number;
@@ -32,8 +32,8 @@ export function loadWebhooksConfig(env: Env): WebhooksConfig {
     timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 15_000, 100, 120_000),
     retryDelaysSeconds: delays(env, 'WEBHOOK_RETRY_DELAYS_SECONDS', DEFAULT_DELAYS),
     disableAfterSeconds: integer(env, 'WEBHOOK_DISABLE_AFTER_SECONDS', 5 * 86_400, 1, 365 * 86_400),
-    concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 64, 1, 1024),
-    endpointConcurrency: integer(env, 'WEBHOOK_ENDPOINT_CONCURRENCY', 16, 1, 1024),
+    concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 128, 1, 1024),
+    endpointConcurrency: integer(env, 'WEBHOOK_ENDPOINT_CONCURRENCY', 32, 1, 1024),
     pollIntervalMs: integer(env, 'WEBHOOK_POLL_INTERVAL_MS', 1000, 10, 3_600_000),
     allowInsecureUrls: flag(env, 'WEBHOOK_ALLOW_INSECURE_URLS'),
   };
