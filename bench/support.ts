@@ -47,3 +47,11 @@ export function cpuMicros(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
+
+/** The host's CPU time, busy and in all, in clock ticks summed over every core (/proc/stat's first line). */
+export function hostTicks(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = fields.reduce((sum, value) => sum + value, 0);
+  // idle and iowait are not busy.
+  return { busy: total - fields[3] - fields[4], total };
+}

@@ -18,7 +18,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { cpuMicros, listLoad, resetDatabase, waitFor } from './support.js';
+import { cpuMicros, hostTicks, listLoad, resetDatabase, waitFor } from './support.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -97,12 +97,16 @@ async function changeStream(seconds: number): Promise<{ requested: number; perSe
 /** One stream of SECONDS: the changes, their deliveries until the last one arrived, and (with `list`) the list under load meanwhile. */
 async function streamPhase(client: pg.Client, sink: Awaited<ReturnType<typeof receiver>>, list: boolean, servicePid: number) {
   const cpuBefore = cpuMicros(servicePid);
+  const hostBefore = hostTicks();
   const { rows: before } = await client.query(`SELECT count(*)::int AS n FROM webhook_events`);
+  const commitsBefore = await commits(client);
   const first = await sink.stats();
   const started = Date.now();
   const [stream, load] = await Promise.all([changeStream(SECONDS), list ? listLoad(PORT, API_KEY, USERS, SECONDS) : Promise.resolve(undefined)]);
   const streamEnded = Date.now();
+  const hostAfter = hostTicks();
   const { rows: after } = await client.query(`SELECT count(*)::int AS n FROM webhook_events`);
+  const commitsDuring = (await commits(client)) - commitsBefore;
   const events = after[0].n - before[0].n;
   let stats = await sink.stats();
   while (stats.ids - first.ids < events && Date.now() - streamEnded < 180_000) {
@@ -123,7 +127,18 @@ async function streamPhase(client: pg.Client, sink: Awaited<ReturnType<typeof re
     list: load,
     /** The service's CPU time over the phase, as a share of one core (Node runs the requests and the sender on one thread). */
     serviceCpuShare,
+    /** The whole host's CPU over the stream (every process: load generators, receiver, PostgreSQL, service), as a share of all its cores. */
+    /** PostgreSQL's commits in the bench's database over the stream (the list's reads included), per second. */
+    commitsPerSecond: Math.round(commitsDuring / ((streamEnded - started) / 1000)),
+    hostBusyShare: Number(((hostAfter.busy - hostBefore.busy) / Math.max(1, hostAfter.total - hostBefore.total)).toFixed(2)),
   };
+}
+
+/** The bench database's committed transactions so far (pg_stat_database, which lags a commit by at most its flush). */
+async function commits(client: pg.Client): Promise<number> {
+  await client.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
+  const { rows } = await client.query(`SELECT xact_commit::bigint AS n FROM pg_stat_database WHERE datname = current_database()`);
+  return Number(rows[0].n);
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -157,13 +172,16 @@ export async function main(): Promise<void> {
     await client.query(`INSERT INTO users (id) SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid FROM generate_series(0, $1 - 1) i`, [USERS]);
     await client.query('VACUUM ANALYZE users');
     await listLoad(PORT, API_KEY, USERS, 5); // warm-up
-    const idle = await listLoad(PORT, API_KEY, USERS, 10);
-    log(`list, no stream: ${idle.requestsPerSecond} req/s, p99 ${idle.p99} ms`);
+    const idleHostBefore = hostTicks();
+    const idleList = await listLoad(PORT, API_KEY, USERS, 10);
+    const idleHostAfter = hostTicks();
+    const idle = { ...idleList, hostBusyShare: Number(((idleHostAfter.busy - idleHostBefore.busy) / Math.max(1, idleHostAfter.total - idleHostBefore.total)).toFixed(2)) };
+    log(`list, no stream: ${idle.requestsPerSecond} req/s, p99 ${idle.p99} ms; host CPU busy ${idle.hostBusyShare}`);
 
     // The changes without any endpoint (no event is recorded): what the stream's own requests take from the list.
     await changeStream(5);
     const noEndpoint = await streamPhase(client, sink, true, service.pid!);
-    log(`stream with the list, no endpoint: list ${noEndpoint.list!.requestsPerSecond} req/s, p99 ${noEndpoint.list!.p99} ms; service CPU ${noEndpoint.serviceCpuShare} of a core`);
+    log(`stream with the list, no endpoint: list ${noEndpoint.list!.requestsPerSecond} req/s, p99 ${noEndpoint.list!.p99} ms; service CPU ${noEndpoint.serviceCpuShare} of a core; host CPU busy ${noEndpoint.hostBusyShare}; ${noEndpoint.commitsPerSecond} commits/s`);
 
     const created = await fetch(`http://127.0.0.1:${PORT}/api/v1/webhook-endpoints`, {
       method: 'POST',
@@ -177,10 +195,10 @@ export async function main(): Promise<void> {
     // The stream alone: what the deliveries achieve.
     const alone = await streamPhase(client, sink, false, service.pid!);
     log(`stream alone: changes ${alone.changes.perSecond}/s asked (${alone.changes.non2xx} non-2xx), ${alone.events} events, ${alone.delivered} delivered`);
-    log(`  service CPU ${alone.serviceCpuShare} of a core; deliveries ${alone.deliveriesPerSecond}/s until the last one (${alone.secondsUntilLastDelivery.toFixed(1)} s); change to delivery p50 ${alone.lagMs.p50} ms, p99 ${alone.lagMs.p99} ms, max ${alone.lagMs.max} ms`);
+    log(`  service CPU ${alone.serviceCpuShare} of a core, host CPU busy ${alone.hostBusyShare}, ${alone.commitsPerSecond} commits/s; deliveries ${alone.deliveriesPerSecond}/s until the last one (${alone.secondsUntilLastDelivery.toFixed(1)} s); change to delivery p50 ${alone.lagMs.p50} ms, p99 ${alone.lagMs.p99} ms, max ${alone.lagMs.max} ms`);
     // The stream with the list under load at once: what the spec's endpoint keeps meanwhile.
     const withList = await streamPhase(client, sink, true, service.pid!);
-    log(`stream with the list: ${withList.events} events, ${withList.delivered} delivered, ${withList.deliveriesPerSecond}/s, change to delivery p50 ${withList.lagMs.p50} ms, p99 ${withList.lagMs.p99} ms; service CPU ${withList.serviceCpuShare} of a core`);
+    log(`stream with the list: ${withList.events} events, ${withList.delivered} delivered, ${withList.deliveriesPerSecond}/s, change to delivery p50 ${withList.lagMs.p50} ms, p99 ${withList.lagMs.p99} ms; service CPU ${withList.serviceCpuShare} of a core; host CPU busy ${withList.hostBusyShare}; ${withList.commitsPerSecond} commits/s`);
     log(`  list ${withList.list!.requestsPerSecond} req/s, p99 ${withList.list!.p99} ms (the same stream without an endpoint: ${noEndpoint.list!.requestsPerSecond} req/s; no stream: ${idle.requestsPerSecond} req/s)`);
     const result = { idle, noEndpoint, alone, withList };
     mkdirSync('bench/results', { recursive: true });
