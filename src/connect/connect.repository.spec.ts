@@ -169,7 +169,7 @@ describe('consume', () => {
     const alongside = await repository.finish(consumed.session_id, consumed.attempt_id, { status: 'failed', provider: 'strava', connectionId: null, error: 'access_denied' }, async (exec) => {
       // What runs alongside shares the outcome's transaction: it sees the outcome already stored.
       const result = await exec(`SELECT status FROM connect_sessions WHERE id = $1`, [consumed.session_id]);
-      return (result as { rows: { status: string }[] }).rows[0].status;
+      return (result as { status: string }[])[0].status;
     });
     expect(alongside).toBe('failed');
     expect(await repository.findSession(session.id)).toMatchObject({ status: 'failed', provider: 'strava', connection_id: null, error: 'access_denied' });

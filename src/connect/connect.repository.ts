@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Sql, sqlState } from '../database/sql.js';
-import type { SqlExecutor } from '../jobs/jobs.repository.js';
+import { Sql, type SqlExecutor, sqlState } from '../database/sql.js';
 import type { Provider } from '../connections/providers.js';
 import type { StoredSessionStatus } from './connect-session.entity.js';
 
@@ -257,7 +256,7 @@ export class ConnectRepository {
   finish<T>(sessionId: string, attemptId: string, outcome: Outcome, alongside: (exec: SqlExecutor) => Promise<T>): Promise<T> {
     return this.sql.transaction(async (client) => {
       await client.query(FINISH, [sessionId, outcome.status, outcome.provider, outcome.connectionId, outcome.error, attemptId]);
-      return alongside((text, values) => client.query(text, values));
+      return alongside(this.sql.executor(client));
     });
   }
 }

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { PoolClient } from 'pg';
 import type { EntityManager, Repository } from 'typeorm';
-import { Sql, sqlState } from '../database/sql.js';
+import { Sql, type SqlExecutor, sqlState } from '../database/sql.js';
 import { Connection } from './connection.entity.js';
 import type { ConnectionStatus, Provider } from './providers.js';
 
@@ -299,7 +299,7 @@ export class ConnectionsRepository {
    */
   async upsert(values: ConnectionValues, client?: PoolClient): Promise<ChangedConnectionRow | null> {
     try {
-      return await upsertWith((text, parameters) => this.rows<ChangedConnectionRow>(client, text, parameters), values);
+      return await upsertWith((text, parameters) => this.rows<ChangedConnectionRow>(client, text, parameters, 'connections_upsert'), values);
     } catch (error) {
       if (sqlState(error) === FOREIGN_KEY_VIOLATION) return null;
       throw error;
@@ -318,7 +318,7 @@ export class ConnectionsRepository {
       await client.query(LOCK_PROVIDER_ACCOUNT, [values.provider, values.providerUserId]);
       const { rows: held } = await client.query(OTHER_HOLDER, [values.provider, values.providerUserId, values.userId]);
       if (held.length > 0) return 'in_use' as const;
-      return await upsertWith(async (text, parameters) => (await client.query<ChangedConnectionRow>(text, parameters)).rows, values);
+      return await upsertWith((text, parameters) => this.sql.on<ChangedConnectionRow>(client, text, parameters, 'connections_upsert'), values);
     } catch (error) {
       if (sqlState(error) === FOREIGN_KEY_VIOLATION) return null;
       throw error;
@@ -327,7 +327,7 @@ export class ConnectionsRepository {
 
   /** Stamps a sync at `at`, unless a later one is stored. Undefined: no such connection. */
   async recordSync(id: string, at: Date, client?: PoolClient): Promise<ConnectionRow | undefined> {
-    const [row] = await this.rows<ConnectionRow>(client, RECORD_SYNC, [id, at]);
+    const [row] = await this.rows<ConnectionRow>(client, RECORD_SYNC, [id, at], 'connections_record_sync');
     return row;
   }
 
@@ -336,13 +336,18 @@ export class ConnectionsRepository {
    * Undefined when nothing changed (already revoked, tokens erased) or there is no such connection.
    */
   async revoke(id: string, reason: string, client?: PoolClient): Promise<RevokedConnectionRow | undefined> {
-    const [row] = await this.rows<RevokedConnectionRow>(client, REVOKE, [id, reason]);
+    const [row] = await this.rows<RevokedConnectionRow>(client, REVOKE, [id, reason], 'connections_revoke');
     return row;
   }
 
-  /** A statement on `client` (the caller's transaction), or on a pooled connection of its own. */
-  private async rows<T>(client: PoolClient | undefined, text: string, values: unknown[]): Promise<T[]> {
-    return client ? ((await client.query(text, values)).rows as T[]) : this.sql.rows<T>(text, values);
+  /** A statement on `client` (the caller's transaction), or on a pooled connection of its own; `name` prepares it (see Sql). */
+  private rows<T>(client: PoolClient | undefined, text: string, values: unknown[], name?: string): Promise<T[]> {
+    return client ? this.sql.on<T>(client, text, values, name) : this.sql.rows<T>(text, values, name);
+  }
+
+  /** Statements in the caller's transaction on `client`, for the outbox and the jobs. */
+  executor(client: PoolClient): SqlExecutor {
+    return this.sql.executor(client);
   }
 
   /** Runs `work` in one transaction on one connection: committed if it resolves, rolled back if it throws. */
@@ -355,7 +360,7 @@ export class ConnectionsRepository {
    * was not active (revoked or expired already) or there is no such connection.
    */
   async expire(id: string, reason: string, client?: PoolClient): Promise<ChangedConnectionRow | undefined> {
-    const [row] = await this.rows<ChangedConnectionRow>(client, EXPIRE, [id, reason]);
+    const [row] = await this.rows<ChangedConnectionRow>(client, EXPIRE, [id, reason], 'connections_expire');
     return row;
   }
 

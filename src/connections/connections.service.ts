@@ -3,7 +3,7 @@ import { EventEmitter2, OnEvent } from '@nestjs/event-emitter';
 import type { PoolClient } from 'pg';
 import { UUID_PATTERN } from '../common/validation.js';
 import { JobsService } from '../jobs/jobs.service.js';
-import type { SqlExecutor } from '../jobs/jobs.repository.js';
+import type { SqlExecutor } from '../database/sql.js';
 import { TokenCipher, tokenContext } from '../crypto/token-cipher.js';
 import { UserNotFoundError } from '../users/user.errors.js';
 import { USER_EVENTS, type UserDeletingEvent } from '../users/user.events.js';
@@ -211,7 +211,7 @@ export class ConnectionsService {
       async (client) => {
         const row = await this.repository.revoke(connectionId, reason, client);
         if (deregister && row?.previous_access_token) {
-          await this.enqueueDeregistration(row, row.previous_access_token, reason, (text, values) => client.query(text, values));
+          await this.enqueueDeregistration(row, row.previous_access_token, reason, this.repository.executor(client));
         }
         return row;
       },
@@ -522,7 +522,7 @@ export class ConnectionsService {
     const result = await this.repository.transaction(async (client) => {
       const changed = await work(client);
       announcements = announce(changed);
-      const exec = (text: string, values: unknown[]) => client.query(text, values);
+      const exec = this.repository.executor(client);
       for (const { event, row, reason } of announcements) {
         recorded = (await this.outbox.record(exec, event, { connection: toConnectionResponse(row), reason })) || recorded;
       }

@@ -7,6 +7,13 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 // Clients that already carry the listener below: one per connection, for its whole life.
 const guarded = new WeakSet<PoolClient>();
 
+/**
+ * Runs one statement in the caller's transaction: Sql.executor(client) for a `pg` client (which
+ * honours `name` as Sql.rows does, and resolves to the rows), `(text, values) => manager.query(text,
+ * values)` for a TypeORM EntityManager (which ignores it). Callers read either shape.
+ */
+export type SqlExecutor = (text: string, values: unknown[], name?: string) => Promise<unknown>;
+
 /** Whether named (server-side prepared) statements may be used; see Sql. */
 export const PREPARED_STATEMENTS = Symbol('PREPARED_STATEMENTS');
 
@@ -42,6 +49,16 @@ export class Sql {
       client.release(sqlState(error) === undefined ? (error as Error) : undefined);
       throw error;
     }
+  }
+
+  /** One statement on `client` (a connection of transaction()'s), named as rows() names it. */
+  async on<T>(client: PoolClient, text: string, values: unknown[] = [], name?: string): Promise<T[]> {
+    return (await client.query({ text, values, name: this.prepared ? name : undefined })).rows as T[];
+  }
+
+  /** Statements on `client`, for code that writes in the caller's transaction (the outbox, jobs). */
+  executor(client: PoolClient): SqlExecutor {
+    return (text, values, name) => this.on(client, text, values, name);
   }
 
   /**

@@ -1,12 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { Sql } from '../database/sql.js';
+import { Sql, type SqlExecutor } from '../database/sql.js';
 import type { JobStatus } from './job.entity.js';
-
-/**
- * Runs one statement in the caller's transaction: `(text, values) => client.query(text, values)` for a
- * `pg` client, `(text, values) => manager.query(text, values)` for a TypeORM EntityManager.
- */
-export type SqlExecutor = (text: string, values: unknown[]) => Promise<unknown>;
 
 export interface NewJob {
   kind: string;
@@ -87,7 +81,7 @@ export class JobsRepository {
   /** Inserts a job through `exec` (the caller's transaction) or, without one, on its own. Its id. */
   async insert(job: NewJob, exec?: SqlExecutor): Promise<string> {
     const values = [job.kind, JSON.stringify(job.payload), job.secret ?? null, job.runAt ?? null, job.deadline ?? null];
-    const result = exec ? await exec(INSERT, values) : await this.sql.rows<{ id: string }>(INSERT, values);
+    const result = exec ? await exec(INSERT, values, 'jobs_insert') : await this.sql.rows<{ id: string }>(INSERT, values, 'jobs_insert');
     const rows = Array.isArray(result) ? result : (result as { rows: { id: string }[] }).rows;
     return (rows[0] as { id: string }).id;
   }

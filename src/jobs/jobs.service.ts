@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { type ClaimedJob, type JobRow, JobsRepository, type NewJob, type SqlExecutor } from './jobs.repository.js';
+import type { SqlExecutor } from '../database/sql.js';
+import { type ClaimedJob, type JobRow, JobsRepository, type NewJob } from './jobs.repository.js';
 
 /** The jobs worker's settings (JOBS_POLL_INTERVAL_MS, JOBS_CONCURRENCY, the lease). */
 export interface JobsOptions {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import type { SqlExecutor } from '../jobs/jobs.repository.js';
+import type { SqlExecutor } from '../database/sql.js';
 import type { WebhookBody, WebhookEventType } from './webhook-events.js';
 import { WebhooksRepository } from './webhooks.repository.js';
 

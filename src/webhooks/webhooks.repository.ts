@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { SqlExecutor } from '../jobs/jobs.repository.js';
-import { Sql } from '../database/sql.js';
+import { Sql, type SqlExecutor } from '../database/sql.js';
 
 /** An endpoint as stored; its secrets sealed. */
 export interface EndpointRow {
@@ -193,7 +192,7 @@ export class WebhooksRepository {
 
   /** Writes the event and its deliveries through `exec` (the change's transaction); whether anything was written. */
   async record(exec: SqlExecutor, id: string, type: string, body: string): Promise<boolean> {
-    return rowsOf(await exec(RECORD, [id, type, body])).length > 0;
+    return rowsOf(await exec(RECORD, [id, type, body], 'webhooks_record')).length > 0;
   }
 
   async recordFor(endpointId: string, id: string, type: string, body: string): Promise<string | undefined> {
