@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import pg from 'pg';
 
@@ -46,6 +46,28 @@ export async function listLoad(port: number, apiKey: string, users: number, seco
 export function cpuMicros(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/**
+ * The CPU time of PostgreSQL on this host, in microseconds: every process named postgres, with the
+ * time of those that have exited (a backend whose connection closed) as their parent's cutime/cstime.
+ * Only meaningful when the bench's PostgreSQL runs on this host, as it does on these machines.
+ */
+export function postgresCpuMicros(): number {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (!stat.includes('(postgres)')) continue;
+    const fields = stat.split(') ')[1].split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  }
+  return ticks * 10_000;
 }
 
 /** The host's CPU time, busy and in all, in clock ticks summed over every core (/proc/stat's first line). */

@@ -18,7 +18,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { cpuMicros, hostTicks, listLoad, resetDatabase, waitFor } from './support.js';
+import { cpuMicros, hostTicks, listLoad, postgresCpuMicros, resetDatabase, waitFor } from './support.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -98,6 +98,7 @@ async function changeStream(seconds: number): Promise<{ requested: number; perSe
 async function streamPhase(client: pg.Client, sink: Awaited<ReturnType<typeof receiver>>, list: boolean, servicePid: number) {
   const cpuBefore = cpuMicros(servicePid);
   const hostBefore = hostTicks();
+  const postgresBefore = postgresCpuMicros();
   const { rows: before } = await client.query(`SELECT count(*)::int AS n FROM webhook_events`);
   const commitsBefore = await commits(client);
   const first = await sink.stats();
@@ -105,6 +106,7 @@ async function streamPhase(client: pg.Client, sink: Awaited<ReturnType<typeof re
   const [stream, load] = await Promise.all([changeStream(SECONDS), list ? listLoad(PORT, API_KEY, USERS, SECONDS) : Promise.resolve(undefined)]);
   const streamEnded = Date.now();
   const hostAfter = hostTicks();
+  const postgresDuring = postgresCpuMicros() - postgresBefore;
   const { rows: after } = await client.query(`SELECT count(*)::int AS n FROM webhook_events`);
   const commitsDuring = (await commits(client)) - commitsBefore;
   const events = after[0].n - before[0].n;
@@ -127,9 +129,11 @@ async function streamPhase(client: pg.Client, sink: Awaited<ReturnType<typeof re
     list: load,
     /** The service's CPU time over the phase, as a share of one core (Node runs the requests and the sender on one thread). */
     serviceCpuShare,
-    /** The whole host's CPU over the stream (every process: load generators, receiver, PostgreSQL, service), as a share of all its cores. */
     /** PostgreSQL's commits in the bench's database over the stream (the list's reads included), per second. */
     commitsPerSecond: Math.round(commitsDuring / ((streamEnded - started) / 1000)),
+    /** PostgreSQL's CPU time over the stream (all its processes on this host), as a share of one core. */
+    postgresCpuShare: Number((postgresDuring / ((streamEnded - started) * 1000)).toFixed(2)),
+    /** The whole host's CPU over the stream (every process: load generators, receiver, PostgreSQL, service), as a share of all its cores. */
     hostBusyShare: Number(((hostAfter.busy - hostBefore.busy) / Math.max(1, hostAfter.total - hostBefore.total)).toFixed(2)),
   };
 }
@@ -181,7 +185,7 @@ export async function main(): Promise<void> {
     // The changes without any endpoint (no event is recorded): what the stream's own requests take from the list.
     await changeStream(5);
     const noEndpoint = await streamPhase(client, sink, true, service.pid!);
-    log(`stream with the list, no endpoint: list ${noEndpoint.list!.requestsPerSecond} req/s, p99 ${noEndpoint.list!.p99} ms; service CPU ${noEndpoint.serviceCpuShare} of a core; host CPU busy ${noEndpoint.hostBusyShare}; ${noEndpoint.commitsPerSecond} commits/s`);
+    log(`stream with the list, no endpoint: list ${noEndpoint.list!.requestsPerSecond} req/s, p99 ${noEndpoint.list!.p99} ms; service CPU ${noEndpoint.serviceCpuShare} of a core; PostgreSQL CPU ${noEndpoint.postgresCpuShare} of a core; host CPU busy ${noEndpoint.hostBusyShare}; ${noEndpoint.commitsPerSecond} commits/s`);
 
     const created = await fetch(`http://127.0.0.1:${PORT}/api/v1/webhook-endpoints`, {
       method: 'POST',
@@ -195,10 +199,10 @@ export async function main(): Promise<void> {
     // The stream alone: what the deliveries achieve.
     const alone = await streamPhase(client, sink, false, service.pid!);
     log(`stream alone: changes ${alone.changes.perSecond}/s asked (${alone.changes.non2xx} non-2xx), ${alone.events} events, ${alone.delivered} delivered`);
-    log(`  service CPU ${alone.serviceCpuShare} of a core, host CPU busy ${alone.hostBusyShare}, ${alone.commitsPerSecond} commits/s; deliveries ${alone.deliveriesPerSecond}/s until the last one (${alone.secondsUntilLastDelivery.toFixed(1)} s); change to delivery p50 ${alone.lagMs.p50} ms, p99 ${alone.lagMs.p99} ms, max ${alone.lagMs.max} ms`);
+    log(`  service CPU ${alone.serviceCpuShare} of a core, PostgreSQL CPU ${alone.postgresCpuShare} of a core, host CPU busy ${alone.hostBusyShare}, ${alone.commitsPerSecond} commits/s; deliveries ${alone.deliveriesPerSecond}/s until the last one (${alone.secondsUntilLastDelivery.toFixed(1)} s); change to delivery p50 ${alone.lagMs.p50} ms, p99 ${alone.lagMs.p99} ms, max ${alone.lagMs.max} ms`);
     // The stream with the list under load at once: what the spec's endpoint keeps meanwhile.
     const withList = await streamPhase(client, sink, true, service.pid!);
-    log(`stream with the list: ${withList.events} events, ${withList.delivered} delivered, ${withList.deliveriesPerSecond}/s, change to delivery p50 ${withList.lagMs.p50} ms, p99 ${withList.lagMs.p99} ms; service CPU ${withList.serviceCpuShare} of a core; host CPU busy ${withList.hostBusyShare}; ${withList.commitsPerSecond} commits/s`);
+    log(`stream with the list: ${withList.events} events, ${withList.delivered} delivered, ${withList.deliveriesPerSecond}/s, change to delivery p50 ${withList.lagMs.p50} ms, p99 ${withList.lagMs.p99} ms; service CPU ${withList.serviceCpuShare} of a core; PostgreSQL CPU ${withList.postgresCpuShare} of a core; host CPU busy ${withList.hostBusyShare}; ${withList.commitsPerSecond} commits/s`);
     log(`  list ${withList.list!.requestsPerSecond} req/s, p99 ${withList.list!.p99} ms (the same stream without an endpoint: ${noEndpoint.list!.requestsPerSecond} req/s; no stream: ${idle.requestsPerSecond} req/s)`);
     const result = { idle, noEndpoint, alone, withList };
     mkdirSync('bench/results', { recursive: true });
