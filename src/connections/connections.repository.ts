@@ -318,7 +318,7 @@ export class ConnectionsRepository {
       await client.query(LOCK_PROVIDER_ACCOUNT, [values.provider, values.providerUserId]);
       const { rows: held } = await client.query(OTHER_HOLDER, [values.provider, values.providerUserId, values.userId]);
       if (held.length > 0) return 'in_use' as const;
-      return await upsertWith((text, parameters) => this.sql.on<ChangedConnectionRow>(client, text, parameters, 'connections_upsert'), values);
+      return await upsertWith((text, parameters) => this.rows<ChangedConnectionRow>(client, text, parameters, 'connections_upsert'), values);
     } catch (error) {
       if (sqlState(error) === FOREIGN_KEY_VIOLATION) return null;
       throw error;

@@ -8,11 +8,11 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 const guarded = new WeakSet<PoolClient>();
 
 /**
- * Runs one statement in the caller's transaction: Sql.executor(client) for a `pg` client (which
- * honours `name` as Sql.rows does, and resolves to the rows), `(text, values) => manager.query(text,
- * values)` for a TypeORM EntityManager (which ignores it). Callers read either shape.
+ * Runs one statement in the caller's transaction and resolves to its rows: Sql.executor(client) for a
+ * `pg` client (which honours `name` as Sql.rows does), `(text, values) => manager.query(text, values)`
+ * for a TypeORM EntityManager (which ignores it, and answers an INSERT or a SELECT with its rows).
  */
-export type SqlExecutor = (text: string, values: unknown[], name?: string) => Promise<unknown>;
+export type SqlExecutor = (text: string, values: unknown[], name?: string) => Promise<unknown[]>;
 
 /** Whether named (server-side prepared) statements may be used; see Sql. */
 export const PREPARED_STATEMENTS = Symbol('PREPARED_STATEMENTS');

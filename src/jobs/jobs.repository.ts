@@ -81,8 +81,7 @@ export class JobsRepository {
   /** Inserts a job through `exec` (the caller's transaction) or, without one, on its own. Its id. */
   async insert(job: NewJob, exec?: SqlExecutor): Promise<string> {
     const values = [job.kind, JSON.stringify(job.payload), job.secret ?? null, job.runAt ?? null, job.deadline ?? null];
-    const result = exec ? await exec(INSERT, values, 'jobs_insert') : await this.sql.rows<{ id: string }>(INSERT, values, 'jobs_insert');
-    const rows = Array.isArray(result) ? result : (result as { rows: { id: string }[] }).rows;
+    const rows = exec ? await exec(INSERT, values, 'jobs_insert') : await this.sql.rows(INSERT, values, 'jobs_insert');
     return (rows[0] as { id: string }).id;
   }
 

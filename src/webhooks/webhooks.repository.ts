@@ -192,7 +192,7 @@ export class WebhooksRepository {
 
   /** Writes the event and its deliveries through `exec` (the change's transaction); whether anything was written. */
   async record(exec: SqlExecutor, id: string, type: string, body: string): Promise<boolean> {
-    return rowsOf(await exec(RECORD, [id, type, body], 'webhooks_record')).length > 0;
+    return (await exec(RECORD, [id, type, body], 'webhooks_record')).length > 0;
   }
 
   async recordFor(endpointId: string, id: string, type: string, body: string): Promise<string | undefined> {
@@ -299,8 +299,4 @@ export class WebhooksRepository {
   async retry(endpointId: string, deliveryId: string): Promise<boolean> {
     return (await this.sql.rows(RETRY, [deliveryId, endpointId])).length > 0;
   }
-}
-
-function rowsOf(result: unknown): unknown[] {
-  return Array.isArray(result) ? result : ((result as { rows?: unknown[] } | null)?.rows ?? []);
 }
