@@ -1,5 +1,5 @@
 /**
- * npm run bench -- --scenario webhooks [--rate 600] [--seconds 20] [--users 20000]
+ * npm run bench -- --scenario webhooks [--rate 600] [--seconds 20] [--rounds 3] [--users 20000] [--pool 10]
  *
  * The consumer webhooks' scenario: the compiled service on PostgreSQL with one webhook endpoint, a
  * local receiver (a process of its own, answering 200 at once), and a steady stream of connection changes
@@ -8,7 +8,10 @@
  * - deliveries per second, over the stream and until the last delivery arrived;
  * - the time from change to delivery (the event's created_at, stamped in the change's transaction,
  *   to its arrival at the receiver): p50, p99, max;
- * - the spec's endpoint's throughput while the stream runs, against the same service without it.
+ * - the spec's endpoint's throughput while the stream runs, against the same stream with the endpoint
+ *   disabled (nothing recorded, nothing sent) and against no stream: `rounds` alternating rounds of the
+ *   three (the order reversed every other round, so that the host's drift falls on each alike), each
+ *   compared within its round, and the medians.
  * Writes bench/results/<date>-webhooks.json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -24,6 +27,9 @@ const { values: args } = parseArgs({
   options: {
     rate: { type: 'string', default: '600' },
     seconds: { type: 'string', default: '20' },
+    rounds: { type: 'string', default: '3' },
+    /** The service's DB_POOL_SIZE (its default, 10, unless given). */
+    pool: { type: 'string' },
     users: { type: 'string', default: '20000' },
     concurrency: { type: 'string' },
     'endpoint-concurrency': { type: 'string' },
@@ -35,6 +41,7 @@ const { values: args } = parseArgs({
 });
 const RATE = Number(args.rate);
 const SECONDS = Number(args.seconds);
+const ROUNDS = Number(args.rounds);
 const USERS = Number(args.users);
 const DATABASE_URL = String(args.database);
 const TOKEN_KEY = Buffer.alloc(32, 5);
@@ -146,6 +153,27 @@ async function commits(client: pg.Client): Promise<number> {
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/** The list under load for SECONDS with no stream. */
+async function idlePhase() {
+  const hostBefore = hostTicks();
+  const list = await listLoad(PORT, API_KEY, USERS, SECONDS);
+  const hostAfter = hostTicks();
+  return { ...list, hostBusyShare: Number(((hostAfter.busy - hostBefore.busy) / Math.max(1, hostAfter.total - hostBefore.total)).toFixed(2)) };
+}
+
+type StreamPhase = Awaited<ReturnType<typeof streamPhase>>;
+interface Round {
+  order: string[];
+  idle: Awaited<ReturnType<typeof idlePhase>>;
+  noEndpoint: StreamPhase;
+  withList: StreamPhase;
+  /** The list during the stream with the endpoint, as a share of the list during the same stream without it (this round). */
+  webhooksKeep: number;
+  /** The list during the stream with the endpoint, as a share of the list with no stream (this round). */
+  streamKeeps: number;
+}
 
 export async function main(): Promise<void> {
   await resetDatabase(DATABASE_URL);
@@ -164,6 +192,7 @@ export async function main(): Promise<void> {
       DEMO_DATA: 'false',
       RATE_LIMIT_PER_MINUTE: '1000000000',
       WEBHOOK_ALLOW_INSECURE_URLS: 'true',
+      ...(args.pool ? { DB_POOL_SIZE: String(args.pool) } : {}),
       ...(args.concurrency ? { WEBHOOK_CONCURRENCY: String(args.concurrency) } : {}),
       ...(args['endpoint-concurrency'] ? { WEBHOOK_ENDPOINT_CONCURRENCY: String(args['endpoint-concurrency']) } : {}),
     },
@@ -176,23 +205,22 @@ export async function main(): Promise<void> {
     await client.query(`INSERT INTO users (id) SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid FROM generate_series(0, $1 - 1) i`, [USERS]);
     await client.query('VACUUM ANALYZE users');
     await listLoad(PORT, API_KEY, USERS, 5); // warm-up
-    const idleHostBefore = hostTicks();
-    const idleList = await listLoad(PORT, API_KEY, USERS, 10);
-    const idleHostAfter = hostTicks();
-    const idle = { ...idleList, hostBusyShare: Number(((idleHostAfter.busy - idleHostBefore.busy) / Math.max(1, idleHostAfter.total - idleHostBefore.total)).toFixed(2)) };
-    log(`list, no stream: ${idle.requestsPerSecond} req/s, p99 ${idle.p99} ms; host CPU busy ${idle.hostBusyShare}`);
-
-    // The changes without any endpoint (no event is recorded): what the stream's own requests take from the list.
-    await changeStream(5);
-    const noEndpoint = await streamPhase(client, sink, true, service.pid!);
-    log(`stream with the list, no endpoint: list ${noEndpoint.list!.requestsPerSecond} req/s, p99 ${noEndpoint.list!.p99} ms; service CPU ${noEndpoint.serviceCpuShare} of a core; PostgreSQL CPU ${noEndpoint.postgresCpuShare} of a core; host CPU busy ${noEndpoint.hostBusyShare}; ${noEndpoint.commitsPerSecond} commits/s`);
-
     const created = await fetch(`http://127.0.0.1:${PORT}/api/v1/webhook-endpoints`, {
       method: 'POST',
       headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' },
       body: JSON.stringify({ url: sink.url }),
     });
     if (created.status !== 201) throw new Error(`endpoint not created: ${created.status} ${await created.text()}`);
+    const endpointId = ((await created.json()) as { id: string }).id;
+    /** Enabled, the endpoint takes every event; disabled, a change records nothing (the record statement still runs and finds no target). */
+    const setEndpoint = async (enabled: boolean) => {
+      const answer = await fetch(`http://127.0.0.1:${PORT}/api/v1/webhook-endpoints/${endpointId}`, {
+        method: 'PATCH',
+        headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' },
+        body: JSON.stringify({ enabled }),
+      });
+      if (answer.status !== 200) throw new Error(`endpoint not updated: ${answer.status} ${await answer.text()}`);
+    };
 
     // A first stream of 5 s, not measured: the JIT's first work and the pools' first connections are in none of the phases.
     await changeStream(5);
@@ -200,11 +228,44 @@ export async function main(): Promise<void> {
     const alone = await streamPhase(client, sink, false, service.pid!);
     log(`stream alone: changes ${alone.changes.perSecond}/s asked (${alone.changes.non2xx} non-2xx), ${alone.events} events, ${alone.delivered} delivered`);
     log(`  service CPU ${alone.serviceCpuShare} of a core, PostgreSQL CPU ${alone.postgresCpuShare} of a core, host CPU busy ${alone.hostBusyShare}, ${alone.commitsPerSecond} commits/s; deliveries ${alone.deliveriesPerSecond}/s until the last one (${alone.secondsUntilLastDelivery.toFixed(1)} s); change to delivery p50 ${alone.lagMs.p50} ms, p99 ${alone.lagMs.p99} ms, max ${alone.lagMs.max} ms`);
-    // The stream with the list under load at once: what the spec's endpoint keeps meanwhile.
-    const withList = await streamPhase(client, sink, true, service.pid!);
-    log(`stream with the list: ${withList.events} events, ${withList.delivered} delivered, ${withList.deliveriesPerSecond}/s, change to delivery p50 ${withList.lagMs.p50} ms, p99 ${withList.lagMs.p99} ms; service CPU ${withList.serviceCpuShare} of a core; PostgreSQL CPU ${withList.postgresCpuShare} of a core; host CPU busy ${withList.hostBusyShare}; ${withList.commitsPerSecond} commits/s`);
-    log(`  list ${withList.list!.requestsPerSecond} req/s, p99 ${withList.list!.p99} ms (the same stream without an endpoint: ${noEndpoint.list!.requestsPerSecond} req/s; no stream: ${idle.requestsPerSecond} req/s)`);
-    const result = { idle, noEndpoint, alone, withList };
+
+    // What the spec's endpoint keeps meanwhile: alternating rounds of the list with no stream, with the
+    // stream and the endpoint disabled (the stream's own cost), and with the stream and the endpoint.
+    const rounds: Round[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? ['idle', 'noEndpoint', 'withList'] : ['withList', 'noEndpoint', 'idle'];
+      const round = { order } as Partial<Round> & { order: string[] };
+      for (const phase of order) {
+        if (phase === 'idle') {
+          round.idle = await idlePhase();
+        } else {
+          await setEndpoint(phase === 'withList');
+          round[phase as 'noEndpoint' | 'withList'] = await streamPhase(client, sink, true, service.pid!);
+        }
+      }
+      const { idle, noEndpoint, withList } = round as Round;
+      round.webhooksKeep = Number((withList.list!.requestsPerSecond / noEndpoint.list!.requestsPerSecond).toFixed(2));
+      round.streamKeeps = Number((withList.list!.requestsPerSecond / idle.requestsPerSecond).toFixed(2));
+      rounds.push(round as Round);
+      log(`round ${r + 1} (${order.join(', ')}):`);
+      log(`  list, no stream: ${idle.requestsPerSecond} req/s, p99 ${idle.p99} ms; host CPU busy ${idle.hostBusyShare}`);
+      log(`  stream with the list, endpoint disabled: list ${noEndpoint.list!.requestsPerSecond} req/s, p99 ${noEndpoint.list!.p99} ms; changes ${noEndpoint.changes.perSecond}/s; service CPU ${noEndpoint.serviceCpuShare} of a core; PostgreSQL CPU ${noEndpoint.postgresCpuShare} of a core; host CPU busy ${noEndpoint.hostBusyShare}; ${noEndpoint.commitsPerSecond} commits/s`);
+      log(`  stream with the list and the endpoint: list ${withList.list!.requestsPerSecond} req/s, p99 ${withList.list!.p99} ms; changes ${withList.changes.perSecond}/s, ${withList.events} events, ${withList.delivered} delivered, ${withList.deliveriesPerSecond}/s, change to delivery p50 ${withList.lagMs.p50} ms, p99 ${withList.lagMs.p99} ms; service CPU ${withList.serviceCpuShare} of a core; PostgreSQL CPU ${withList.postgresCpuShare} of a core; host CPU busy ${withList.hostBusyShare}; ${withList.commitsPerSecond} commits/s`);
+      log(`  the list keeps ${Math.round(round.webhooksKeep * 100)}% with the endpoint against the same stream without it, ${Math.round(round.streamKeeps * 100)}% against no stream`);
+    }
+    const medians = {
+      idleRequestsPerSecond: median(rounds.map((r) => r.idle.requestsPerSecond)),
+      noEndpointRequestsPerSecond: median(rounds.map((r) => r.noEndpoint.list!.requestsPerSecond)),
+      withListRequestsPerSecond: median(rounds.map((r) => r.withList.list!.requestsPerSecond)),
+      webhooksKeep: median(rounds.map((r) => r.webhooksKeep)),
+      streamKeeps: median(rounds.map((r) => r.streamKeeps)),
+      withListDeliveriesPerSecond: median(rounds.map((r) => r.withList.deliveriesPerSecond)),
+      withListLagP99Ms: median(rounds.map((r) => r.withList.lagMs.p99)),
+    };
+    log(
+      `medians of ${ROUNDS} rounds: list ${medians.idleRequestsPerSecond} req/s with no stream, ${medians.noEndpointRequestsPerSecond} with the stream and the endpoint disabled, ${medians.withListRequestsPerSecond} with the stream and the endpoint (keeps ${Math.round(medians.webhooksKeep * 100)}% of the stream-without-endpoint figure, ${Math.round(medians.streamKeeps * 100)}% of no stream); deliveries meanwhile ${medians.withListDeliveriesPerSecond}/s, p99 ${medians.withListLagP99Ms} ms`,
+    );
+    const result = { alone, rounds, medians };
     mkdirSync('bench/results', { recursive: true });
     const file = `bench/results/${new Date().toISOString().replace(/[:.]/g, '-')}-webhooks.json`;
     writeFileSync(
@@ -213,7 +274,7 @@ export async function main(): Promise<void> {
         {
           date: new Date().toISOString(),
           machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version },
-          settings: { rate: RATE, seconds: SECONDS, users: USERS, concurrency: args.concurrency ?? 'default', endpointConcurrency: args['endpoint-concurrency'] ?? 'default' },
+          settings: { rate: RATE, seconds: SECONDS, rounds: ROUNDS, users: USERS, pool: args.pool ?? 'default', concurrency: args.concurrency ?? 'default', endpointConcurrency: args['endpoint-concurrency'] ?? 'default' },
           ...result,
         },
         null,
