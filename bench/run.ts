@@ -21,7 +21,7 @@ import pg from 'pg';
 import { TokenCipher } from '../src/crypto/token-cipher.js';
 import { writeChart } from './chart.js';
 import { benchUserId, seed } from './seed.js';
-import { cpuMicros } from './support.js';
+import { cpuMicros, median } from './support.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -124,8 +124,6 @@ async function drive(port: number, pid: number, seconds: number): Promise<Omit<R
     peakRssMb: Math.round(peak),
   };
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 async function main(): Promise<void> {
   await ensureDatabase();

@@ -77,3 +77,11 @@ export function hostTicks(): { busy: number; total: number } {
   // idle and iowait are not busy.
   return { busy: total - fields[3] - fields[4], total };
 }
+
+/** The host's busy share of all its cores between two hostTicks() readings, to two decimals. */
+export function hostBusyShare(before: { busy: number; total: number }, after: { busy: number; total: number }): number {
+  return Number(((after.busy - before.busy) / Math.max(1, after.total - before.total)).toFixed(2));
+}
+
+/** The median of the values (the upper one of an even count). */
+export const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];

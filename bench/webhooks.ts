@@ -21,7 +21,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { cpuMicros, hostTicks, listLoad, postgresCpuMicros, resetDatabase, waitFor } from './support.js';
+import { cpuMicros, hostBusyShare, hostTicks, listLoad, median, postgresCpuMicros, resetDatabase, waitFor } from './support.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -141,7 +141,7 @@ async function streamPhase(client: pg.Client, sink: Awaited<ReturnType<typeof re
     /** PostgreSQL's CPU time over the stream (all its processes on this host), as a share of one core. */
     postgresCpuShare: Number((postgresDuring / ((streamEnded - started) * 1000)).toFixed(2)),
     /** The whole host's CPU over the stream (every process: load generators, receiver, PostgreSQL, service), as a share of all its cores. */
-    hostBusyShare: Number(((hostAfter.busy - hostBefore.busy) / Math.max(1, hostAfter.total - hostBefore.total)).toFixed(2)),
+    hostBusyShare: hostBusyShare(hostBefore, hostAfter),
   };
 }
 
@@ -153,14 +153,12 @@ async function commits(client: pg.Client): Promise<number> {
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /** The list under load for SECONDS with no stream. */
 async function idlePhase() {
   const hostBefore = hostTicks();
   const list = await listLoad(PORT, API_KEY, USERS, SECONDS);
-  const hostAfter = hostTicks();
-  return { ...list, hostBusyShare: Number(((hostAfter.busy - hostBefore.busy) / Math.max(1, hostAfter.total - hostBefore.total)).toFixed(2)) };
+  return { ...list, hostBusyShare: hostBusyShare(hostBefore, hostTicks()) };
 }
 
 type StreamPhase = Awaited<ReturnType<typeof streamPhase>>;
