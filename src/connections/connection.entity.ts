@@ -20,7 +20,9 @@ import type { ConnectionStatus, Provider } from './providers.js';
 // A revoked connection holds no tokens, however it got there.
 @Check('ck_connections_revoked_no_tokens', `status <> 'revoked' OR (access_token IS NULL AND refresh_token IS NULL)`)
 @Unique('uq_connections_user_provider', ['userId', 'provider'])
-@Index('ix_connections_provider_user', ['provider', 'providerUserId'])
+// For a provider account's lookups; partial, so that no plan reads it for one user's connection (see
+// migration ProviderAccountIndexPartial).
+@Index('ix_connections_provider_user', ['provider', 'providerUserId'], { where: 'provider_user_id IS NOT NULL' })
 // For the sweep that stores `expired` on connections whose token lapsed with no way to refresh it.
 @Index('ix_connections_lapsing', ['tokenExpiresAt'], { where: `status = 'active' AND refresh_token IS NULL` })
 // For the refresher's scan: the active connections that can be refreshed, by when their token lapses.

@@ -7,6 +7,7 @@ import { RefreshAndJobs1795530000000 } from './1795530000000-RefreshAndJobs.js';
 import { ConnectionStates1795540000000 } from './1795540000000-ConnectionStates.js';
 import { Webhooks1795550000000 } from './1795550000000-Webhooks.js';
 import { WebhookDeliveriesDueByEndpoint1795560000000 } from './1795560000000-WebhookDeliveriesDueByEndpoint.js';
+import { ProviderAccountIndexPartial1795570000000 } from './1795570000000-ProviderAccountIndexPartial.js';
 
 /** Every migration, oldest first. Listed by class (not by glob) so tests, the app and the CLI load the same set. */
 export const migrations = [
@@ -19,4 +20,5 @@ export const migrations = [
   ConnectionStates1795540000000,
   Webhooks1795550000000,
   WebhookDeliveriesDueByEndpoint1795560000000,
+  ProviderAccountIndexPartial1795570000000,
 ];
