@@ -7,9 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { indexesOf, plans as scans, statementOf as statementThrough, type Statement } from '../../test/support/plans.js';
 import { type RepositoryModule, startRepositoryModule } from '../../test/support/repository-module.js';
-import { Sql } from '../database/sql.js';
 import { User } from '../users/user.entity.js';
 import { Connection } from './connection.entity.js';
 import { ConnectionsRepository } from './connections.repository.js';
@@ -26,21 +26,16 @@ beforeAll(async () => {
 
 afterAll(() => module?.close());
 
-/** The text and values of the statement `run` sends through Sql.rows (the first one, or the one named `name`). */
-async function statementOf(run: () => Promise<unknown>, name?: string): Promise<{ text: string; values: unknown[] }> {
-  const rows = vi.spyOn(module.moduleRef.get(Sql), 'rows');
-  try {
-    await run();
-    const call = rows.mock.calls.find(([, , named]) => name === undefined || named === name);
-    if (!call) throw new Error('the statement did not run through Sql.rows');
-    return { text: call[0], values: call[1] ?? [] };
-  } finally {
-    rows.mockRestore();
-  }
+const statementOf = (run: () => Promise<unknown>, name?: string) => statementThrough(module.moduleRef, run, name);
+
+/** The indexes the statement's custom and generic plans read. */
+async function plans(statement: Statement): Promise<{ custom: string[]; generic: string[] }> {
+  const { custom, generic } = await scans(dataSource, statement);
+  return { custom: indexesOf(custom), generic: indexesOf(generic) };
 }
 
 /** The upsert the repository runs for a new connection of a new user's to `provider`. */
-async function upsertStatement(provider: 'garmin' | 'strava'): Promise<{ text: string; values: unknown[] }> {
+async function upsertStatement(provider: 'garmin' | 'strava'): Promise<Statement> {
   const userId = randomUUID();
   await dataSource.getRepository(User).insert({ id: userId });
   const connection = {
@@ -56,42 +51,6 @@ async function upsertStatement(provider: 'garmin' | 'strava'): Promise<{ text: s
     lastSyncedAt: null,
   };
   return statementOf(() => repository.upsert(connection), 'connections_upsert');
-}
-
-/** The indexes a plan reads, from EXPLAIN (FORMAT JSON). */
-function indexesOf(plan: unknown): string[] {
-  const found: string[] = [];
-  const visit = (node: unknown) => {
-    if (Array.isArray(node)) return node.forEach(visit);
-    if (node === null || typeof node !== 'object') return;
-    for (const [key, value] of Object.entries(node)) {
-      if (key === 'Index Name' && typeof value === 'string') found.push(value);
-      else visit(value);
-    }
-  };
-  visit(plan);
-  return found;
-}
-
-/** The statement's plan for these values (custom) and for any values (generic), on one connection. */
-async function plans(statement: { text: string; values: unknown[] }): Promise<{ custom: string[]; generic: string[] }> {
-  const runner = dataSource.createQueryRunner();
-  await runner.connect();
-  try {
-    const [custom] = await runner.query(`EXPLAIN (FORMAT JSON) ${statement.text}`, statement.values);
-    await runner.query(`PREPARE plans_spec_statement AS ${statement.text}`);
-    try {
-      await runner.query(`SET plan_cache_mode = force_generic_plan`);
-      const literals = statement.values.map((value) => (value === null ? 'NULL' : `'${String(value).replaceAll("'", "''")}'`));
-      const [generic] = await runner.query(`EXPLAIN (FORMAT JSON) EXECUTE plans_spec_statement(${literals.join(', ')})`);
-      return { custom: indexesOf(custom), generic: indexesOf(generic) };
-    } finally {
-      await runner.query(`RESET plan_cache_mode`);
-      await runner.query(`DEALLOCATE plans_spec_statement`);
-    }
-  } finally {
-    await runner.release();
-  }
 }
 
 describe("the change path's plans", () => {

@@ -258,7 +258,10 @@ export class WebhooksRepository {
   }
 
   claim(limit: number, leaseSeconds: number, endpointLimit: number, freeByEndpoint: Record<string, number>): Promise<ClaimedDeliveryRow[]> {
-    return this.sql.rows<ClaimedDeliveryRow>(CLAIM, [limit, leaseSeconds, endpointLimit, JSON.stringify(freeByEndpoint)], 'webhooks_claim');
+    // Not a named statement: PostgreSQL plans it for the log as it is at each claim. A prepared one keeps
+    // the generic plan it made while the log was small (nothing analyzes a table on the embedded database,
+    // nor where autovacuum is off), which read the whole log with each claim (webhooks.plans.spec.ts).
+    return this.sql.rows<ClaimedDeliveryRow>(CLAIM, [limit, leaseSeconds, endpointLimit, JSON.stringify(freeByEndpoint)]);
   }
 
   /** Stores attempts' outcomes in one statement; the ids of those stored (a delivery whose lease was lost is not). */
@@ -273,7 +276,7 @@ export class WebhooksRepository {
       outcomes.map((o) => o.excerpt),
       outcomes.map((o) => (o.ok ? null : o.retryAt)),
       disableAfterSeconds,
-    ], 'webhooks_finish');
+    ]); // not named, as the claim is not: its deliveries are found among the pending ones, however many there are
     return new Set(rows.map((row) => row.id));
   }
 
