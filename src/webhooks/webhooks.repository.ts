@@ -276,7 +276,7 @@ export class WebhooksRepository {
       outcomes.map((o) => o.excerpt),
       outcomes.map((o) => (o.ok ? null : o.retryAt)),
       disableAfterSeconds,
-    ]); // not named, as the claim is not: its deliveries are found among the pending ones, however many there are
+    ]); // not named either: a kept generic plan found these deliveries by reading every pending one
     return new Set(rows.map((row) => row.id));
   }
 

@@ -6,7 +6,7 @@ import { Sql } from '../../src/database/sql.js';
 /** A statement as sent through Sql.rows: its text, values and name (a named one is prepared on each connection). */
 export type Statement = { text: string; values: unknown[]; name?: string };
 
-/** The text and values of the statement `run` sends through Sql.rows (the first one, or the one named `name`). */
+/** The text, values and name of the statement `run` sends through Sql.rows (the first one, or the one named `name`). */
 export async function statementOf(moduleRef: TestingModule, run: () => Promise<unknown>, name?: string): Promise<Statement> {
   const rows = vi.spyOn(moduleRef.get(Sql), 'rows');
   try {
