@@ -21,6 +21,7 @@ const SLOTS = Math.min(5000, Number(users));
 const PROVIDER = PROVIDERS[Number(phase) % PROVIDERS.length];
 let i = 0;
 
+const cpuBefore = process.cpuUsage();
 const result = await autocannon({
   url: `http://127.0.0.1:${port}`,
   connections: 16,
@@ -42,4 +43,4 @@ const result = await autocannon({
     },
   ],
 });
-process.stdout.write(`${JSON.stringify({ requested: result.requests.total, perSecond: Math.round(result.requests.average), non2xx: result.non2xx + result.errors })}\n`);
+process.stdout.write(`${JSON.stringify({ requested: result.requests.total, perSecond: Math.round(result.requests.average), non2xx: result.non2xx + result.errors, cpuMicros: Object.values(process.cpuUsage(cpuBefore)).reduce((a, b) => a + b, 0) })}\n`);

@@ -79,6 +79,7 @@ async function receiver() {
   return {
     url: `${base}/hooks`,
     stats: async () => (await (await fetch(`${base}/stats`)).json()) as { ids: number; lags: number[]; last: number },
+    pid: child.pid!,
     close: () => child.kill(),
   };
 }
@@ -89,7 +90,7 @@ async function receiver() {
  * own (to a provider of its own), created and revoked in turn: every request is a change of status.
  */
 let phases = 0;
-async function changeStream(seconds: number): Promise<{ requested: number; perSecond: number; non2xx: number }> {
+async function changeStream(seconds: number): Promise<{ requested: number; perSecond: number; non2xx: number; cpuMicros: number }> {
   const phase = phases++;
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/change-stream.ts', String(PORT), API_KEY, String(RATE), String(seconds), String(USERS), String(phase)], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -106,6 +107,8 @@ async function streamPhase(client: pg.Client, sink: Awaited<ReturnType<typeof re
   const cpuBefore = cpuMicros(servicePid);
   const hostBefore = hostTicks();
   const postgresBefore = postgresCpuMicros();
+  const receiverBefore = cpuMicros(sink.pid);
+  const benchBefore = process.cpuUsage();
   const { rows: before } = await client.query(`SELECT count(*)::int AS n FROM webhook_events`);
   const commitsBefore = await commits(client);
   const first = await sink.stats();
@@ -114,6 +117,8 @@ async function streamPhase(client: pg.Client, sink: Awaited<ReturnType<typeof re
   const streamEnded = Date.now();
   const hostAfter = hostTicks();
   const postgresDuring = postgresCpuMicros() - postgresBefore;
+  const receiverDuring = cpuMicros(sink.pid) - receiverBefore;
+  const benchDuring = Object.values(process.cpuUsage(benchBefore)).reduce((a, b) => a + b, 0);
   const { rows: after } = await client.query(`SELECT count(*)::int AS n FROM webhook_events`);
   const commitsDuring = (await commits(client)) - commitsBefore;
   const events = after[0].n - before[0].n;
@@ -126,8 +131,10 @@ async function streamPhase(client: pg.Client, sink: Awaited<ReturnType<typeof re
   const serviceCpuShare = Number(((cpuMicros(servicePid) - cpuBefore) / (drained * 1e6)).toFixed(2));
   const lags = stats.lags.slice(first.lags.length).sort((a, b) => a - b);
   const delivered = stats.ids - first.ids;
+  const { cpuMicros: streamCpu, ...changes } = stream;
+  const share = (micros: number) => Number((micros / ((streamEnded - started) * 1000)).toFixed(2));
   return {
-    changes: stream,
+    changes,
     events,
     delivered,
     deliveriesPerSecond: Math.round(delivered / drained),
@@ -139,7 +146,11 @@ async function streamPhase(client: pg.Client, sink: Awaited<ReturnType<typeof re
     /** PostgreSQL's commits in the bench's database over the stream (the list's reads included), per second. */
     commitsPerSecond: Math.round(commitsDuring / ((streamEnded - started) / 1000)),
     /** PostgreSQL's CPU time over the stream (all its processes on this host), as a share of one core. */
-    postgresCpuShare: Number((postgresDuring / ((streamEnded - started) * 1000)).toFixed(2)),
+    postgresCpuShare: share(postgresDuring),
+    /** The bench's own processes over the stream, each as a share of one core: they run on this host too, so what they take the service cannot have. */
+    receiverCpuShare: share(receiverDuring),
+    /** The load generators: the change stream's process and this one's (the list's autocannon). */
+    loadCpuShare: share(streamCpu + benchDuring),
     /** The whole host's CPU over the stream (every process: load generators, receiver, PostgreSQL, service), as a share of all its cores. */
     hostBusyShare: hostBusyShare(hostBefore, hostAfter),
   };
@@ -225,7 +236,7 @@ export async function main(): Promise<void> {
     // The stream alone: what the deliveries achieve.
     const alone = await streamPhase(client, sink, false, service.pid!);
     log(`stream alone: changes ${alone.changes.perSecond}/s asked (${alone.changes.non2xx} non-2xx), ${alone.events} events, ${alone.delivered} delivered`);
-    log(`  service CPU ${alone.serviceCpuShare} of a core, PostgreSQL CPU ${alone.postgresCpuShare} of a core, host CPU busy ${alone.hostBusyShare}, ${alone.commitsPerSecond} commits/s; deliveries ${alone.deliveriesPerSecond}/s until the last one (${alone.secondsUntilLastDelivery.toFixed(1)} s); change to delivery p50 ${alone.lagMs.p50} ms, p99 ${alone.lagMs.p99} ms, max ${alone.lagMs.max} ms`);
+    log(`  service CPU ${alone.serviceCpuShare} of a core, PostgreSQL CPU ${alone.postgresCpuShare} of a core, receiver ${alone.receiverCpuShare}, load generators ${alone.loadCpuShare}, host CPU busy ${alone.hostBusyShare}, ${alone.commitsPerSecond} commits/s; deliveries ${alone.deliveriesPerSecond}/s until the last one (${alone.secondsUntilLastDelivery.toFixed(1)} s); change to delivery p50 ${alone.lagMs.p50} ms, p99 ${alone.lagMs.p99} ms, max ${alone.lagMs.max} ms`);
 
     // What the spec's endpoint keeps meanwhile: alternating rounds of the list with no stream, with the
     // stream and the endpoint disabled (the stream's own cost), and with the stream and the endpoint.
@@ -247,8 +258,8 @@ export async function main(): Promise<void> {
       rounds.push(round as Round);
       log(`round ${r + 1} (${order.join(', ')}):`);
       log(`  list, no stream: ${idle.requestsPerSecond} req/s, p99 ${idle.p99} ms; host CPU busy ${idle.hostBusyShare}`);
-      log(`  stream with the list, endpoint disabled: list ${noEndpoint.list!.requestsPerSecond} req/s, p99 ${noEndpoint.list!.p99} ms; changes ${noEndpoint.changes.perSecond}/s; service CPU ${noEndpoint.serviceCpuShare} of a core; PostgreSQL CPU ${noEndpoint.postgresCpuShare} of a core; host CPU busy ${noEndpoint.hostBusyShare}; ${noEndpoint.commitsPerSecond} commits/s`);
-      log(`  stream with the list and the endpoint: list ${withList.list!.requestsPerSecond} req/s, p99 ${withList.list!.p99} ms; changes ${withList.changes.perSecond}/s, ${withList.events} events, ${withList.delivered} delivered, ${withList.deliveriesPerSecond}/s, change to delivery p50 ${withList.lagMs.p50} ms, p99 ${withList.lagMs.p99} ms; service CPU ${withList.serviceCpuShare} of a core; PostgreSQL CPU ${withList.postgresCpuShare} of a core; host CPU busy ${withList.hostBusyShare}; ${withList.commitsPerSecond} commits/s`);
+      log(`  stream with the list, endpoint disabled: list ${noEndpoint.list!.requestsPerSecond} req/s, p99 ${noEndpoint.list!.p99} ms; changes ${noEndpoint.changes.perSecond}/s; service CPU ${noEndpoint.serviceCpuShare} of a core; PostgreSQL CPU ${noEndpoint.postgresCpuShare} of a core, receiver ${noEndpoint.receiverCpuShare}, load generators ${noEndpoint.loadCpuShare}; host CPU busy ${noEndpoint.hostBusyShare}; ${noEndpoint.commitsPerSecond} commits/s`);
+      log(`  stream with the list and the endpoint: list ${withList.list!.requestsPerSecond} req/s, p99 ${withList.list!.p99} ms; changes ${withList.changes.perSecond}/s, ${withList.events} events, ${withList.delivered} delivered, ${withList.deliveriesPerSecond}/s, change to delivery p50 ${withList.lagMs.p50} ms, p99 ${withList.lagMs.p99} ms; service CPU ${withList.serviceCpuShare} of a core; PostgreSQL CPU ${withList.postgresCpuShare} of a core, receiver ${withList.receiverCpuShare}, load generators ${withList.loadCpuShare}; host CPU busy ${withList.hostBusyShare}; ${withList.commitsPerSecond} commits/s`);
       log(`  the list keeps ${Math.round(round.webhooksKeep * 100)}% with the endpoint against the same stream without it, ${Math.round(round.streamKeeps * 100)}% against no stream`);
     }
     const medians = {

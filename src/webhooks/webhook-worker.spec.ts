@@ -59,17 +59,20 @@ describe('WebhookWorker slots', () => {
     let open: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (open = resolve));
     let stored = 0;
+    let claims = 0;
     const repository = {
       purge: async () => undefined,
-      claim: async (limit: number, _lease: number, endpointLimit: number, free: Record<string, number>) =>
-        due.splice(0, Math.min(limit, free.e1 ?? endpointLimit)),
+      claim: async (limit: number, _lease: number, endpointLimit: number, free: Record<string, number>) => {
+        claims += 1;
+        return due.splice(0, Math.min(limit, free.e1 ?? endpointLimit));
+      },
       finish: async (outcomes: unknown[]) => {
         await gate;
         stored += outcomes.length;
         return new Set<string>();
       },
     };
-    return { repository: repository as unknown as WebhooksRepository, release: () => open(), stored: () => stored };
+    return { repository: repository as unknown as WebhooksRepository, release: () => open(), stored: () => stored, claims: () => claims };
   }
 
   function worker(repository: WebhooksRepository, concurrency: number, endpointConcurrency: number): WebhookWorker {
@@ -119,5 +122,17 @@ describe('WebhookWorker slots', () => {
     expect(received).toBe(20);
     await sender.onApplicationShutdown();
     expect(fake.stored()).toBe(20);
+  });
+
+  it('claims again as deliveries end only while its last claim was bounded by its slots', async () => {
+    const fake = fakeRepository(10);
+    fake.release();
+    const sender = worker(fake.repository, 64, 64);
+    sender.onApplicationBootstrap();
+    await until(() => fake.stored() === 10);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // One claim took all ten with slots to spare: their ends had nothing to claim, and claimed nothing.
+    expect(fake.claims()).toBe(1);
+    await sender.onApplicationShutdown();
   });
 });

@@ -17,8 +17,12 @@ export const WEBHOOK_WORKER = 'webhooks.worker';
 /** Ended deliveries (and their attempts and events) are kept this long for the log, then deleted. */
 const KEEP_ENDED_DAYS = 30;
 const PURGE_EVERY_MS = 3_600_000;
-/** How long the wake-ups of commits are gathered before one claim. */
-const WAKE_GATHER_MS = 5;
+/**
+ * How long the wake-ups of commits are gathered before one claim, and outcomes before one write: a
+ * claim or an outcome's write costs PostgreSQL about as much for one delivery as for twenty.
+ */
+const WAKE_GATHER_MS = 20;
+const FINISH_GATHER_MS = 5;
 
 /** The sealing context of an endpoint's secrets: they open for that endpoint only. */
 export function secretContext(endpointId: string): string {
@@ -44,6 +48,13 @@ export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutd
   private finishing: Promise<void> | undefined;
   private ticking: Promise<void> | undefined;
   private lookAgain = false;
+  /**
+   * Whether the last claim was bounded by this instance's slots (or an endpoint's), so that more may
+   * be due: only then does a delivery that ends claim again. Otherwise what comes due is found by the
+   * wake-up of its commit or by the poll, and an ending delivery claims nothing (a claim per delivery
+   * ended had PostgreSQL run about one claim every two deliveries, most finding one or none).
+   */
+  private bounded = false;
   private stopped = false;
   private lastPurge = 0;
   private wakeSoon: NodeJS.Timeout | undefined;
@@ -108,16 +119,31 @@ export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutd
       }
       for (;;) {
         const free = this.config.concurrency - this.running.size;
-        if (this.stopped || free <= 0) return;
+        if (this.stopped) return;
+        if (free <= 0) {
+          this.bounded = true;
+          return;
+        }
         const freeByEndpoint: Record<string, number> = {};
         for (const [endpoint, count] of this.perEndpoint) freeByEndpoint[endpoint] = Math.max(0, this.config.endpointConcurrency - count);
         const claimed = await this.repository.claim(free, this.leaseSeconds, this.config.endpointConcurrency, freeByEndpoint);
         for (const delivery of claimed) this.start(delivery);
+        this.bounded = claimed.length >= free || this.anyEndpointFull();
         if (claimed.length < free) return;
       }
     } catch (error) {
       this.logger.warn(`Could not claim webhook deliveries: ${(error as Error).message}`);
     }
+  }
+
+  private anyEndpointFull(): boolean {
+    for (const count of this.perEndpoint.values()) if (count >= this.config.endpointConcurrency) return true;
+    return false;
+  }
+
+  /** After a delivery's slot is given back: claims again if the last claim may have left due ones for want of slots. */
+  private slotFreed(): void {
+    if (this.bounded) this.wake();
   }
 
   /**
@@ -134,12 +160,12 @@ export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutd
       const left = (this.perEndpoint.get(delivery.endpoint_id) ?? 1) - 1;
       if (left > 0) this.perEndpoint.set(delivery.endpoint_id, left);
       else this.perEndpoint.delete(delivery.endpoint_id);
-      this.wake();
+      this.slotFreed();
     };
     const run = this.deliver(delivery, release).finally(() => {
       this.running.delete(run);
       release();
-      this.wake();
+      this.slotFreed();
     });
     this.running.add(run);
   }
@@ -156,8 +182,8 @@ export class WebhookWorker implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   private async writeFinished(): Promise<void> {
-    // Let the outcomes that end in this turn of the event loop join the batch.
-    await new Promise((resolve) => setImmediate(resolve));
+    // Let the outcomes that end in the next few milliseconds join the batch.
+    await new Promise((resolve) => setTimeout(resolve, FINISH_GATHER_MS));
     while (this.toFinish.length > 0) {
       const batch = this.toFinish.splice(0, 200);
       try {
