@@ -15,7 +15,7 @@ export interface WebhooksConfig {
   concurrency: number;
   /** `WEBHOOK_ENDPOINT_CONCURRENCY` (32): deliveries under way at once to one endpoint, per instance. */
   endpointConcurrency: number;
-  /** `WEBHOOK_POLL_INTERVAL_MS` (1000): how often an instance looks for due deliveries (it is woken at once by its own). */
+  /** `WEBHOOK_POLL_INTERVAL_MS` (1000): how often an instance looks for due deliveries (its own commits wake it within 20 ms). */
   pollIntervalMs: number;
   /**
    * `WEBHOOK_ALLOW_INSECURE_URLS` (false): endpoints may be http:// and reach loopback, private,

@@ -30,7 +30,7 @@ export function secretContext(endpointId: string): string {
 }
 
 /**
- * Sends the deliveries: every WEBHOOK_POLL_INTERVAL_MS, and at once when this instance commits some
+ * Sends the deliveries: every WEBHOOK_POLL_INTERVAL_MS, and within WAKE_GATHER_MS when this instance commits some
  * (WebhookOutbox.wake), it claims due ones (SKIP LOCKED and a lease of WEBHOOK_TIMEOUT_MS plus
  * LEASE_MARGIN_SECONDS: a delivery whose sender died is taken again once it lapses, so each is sent at least once)
  * and sends up to WEBHOOK_CONCURRENCY at a time, at most WEBHOOK_ENDPOINT_CONCURRENCY to one endpoint,
