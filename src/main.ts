@@ -38,7 +38,16 @@ async function main(): Promise<void> {
     stopping = true;
     logger.log(`${signal} received, shutting down`);
     flushLogs();
+    // A last resort, under an orchestrator's usual 30 s before its SIGKILL: the line says what held the
+    // shutdown. What was under way is then as after a kill (leases lapse, and it is done again).
+    let phase = 'closing the application (requests, webhook deliveries and jobs under way)';
+    setTimeout(() => {
+      logger.error(`Shutdown did not finish within SHUTDOWN_TIMEOUT_MS (${config.shutdownTimeoutMs} ms) while ${phase}: exiting with 1`);
+      flushLogs();
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
     await app.close();
+    phase = 'stopping the embedded database';
     await embedded?.stop();
     flushLogs();
     process.exit(0);

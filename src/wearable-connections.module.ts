@@ -22,8 +22,8 @@ import { RefreshModule } from './refresh/refresh.module.js';
 import { UsersModule } from './users/users.module.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 
-/** What the application needs once start-up has settled where the database and the token key are. */
-export type RuntimeConfig = Omit<AppConfig, 'port' | 'host' | 'dataDir' | 'databaseUrl' | 'tokenEncryptionKey'> & {
+/** What the application needs once start-up has settled where the database and the token key are (the process's own settings, its port and its shutdown deadline, are main.ts's). */
+export type RuntimeConfig = Omit<AppConfig, 'port' | 'host' | 'dataDir' | 'databaseUrl' | 'tokenEncryptionKey' | 'shutdownTimeoutMs'> & {
   databaseUrl: string;
   /** The database is the embedded one (PGlite), not a PostgreSQL server. */
   embedded: boolean;

@@ -44,6 +44,7 @@ describe('loadConfig', () => {
       redisUrl: undefined,
       trustProxy: false,
       requestTimeoutMs: 30_000,
+      shutdownTimeoutMs: 25_000,
       logLevel: 'info',
       // Their own variables are tested in src/config/*.spec.ts.
       providers: loadProvidersConfig({}),
@@ -85,6 +86,7 @@ describe('loadConfig', () => {
         REDIS_URL: 'rediss://cache:6380',
         TRUST_PROXY: ' 10.0.0.0/8, 192.168.1.10 ,loopback',
         REQUEST_TIMEOUT_MS: '5000',
+        SHUTDOWN_TIMEOUT_MS: '10000',
         LOG_LEVEL: 'warn',
       }),
     ).toEqual({
@@ -104,6 +106,7 @@ describe('loadConfig', () => {
       redisUrl: 'rediss://cache:6380',
       trustProxy: ['10.0.0.0/8', '192.168.1.10', 'loopback'],
       requestTimeoutMs: 5000,
+      shutdownTimeoutMs: 10_000,
       logLevel: 'warn',
       providers: loadProvidersConfig({}),
       connect: { publicUrl: 'http://localhost:8080', sessionTtlSeconds: 900, returnUrls: null, allowSharedAccounts: false, appName: 'your app', frameAncestors: [] },
@@ -122,6 +125,7 @@ describe('loadConfig', () => {
     ['DB_POOL_SIZE', { DB_POOL_SIZE: 'many' }],
     ['DB_CONNECT_TIMEOUT_MS', { DB_CONNECT_TIMEOUT_MS: '3s' }],
     ['DB_STATEMENT_TIMEOUT_MS', { DB_STATEMENT_TIMEOUT_MS: '0' }],
+    ['SHUTDOWN_TIMEOUT_MS', { SHUTDOWN_TIMEOUT_MS: '30s' }],
     ['BOOTSTRAP_API_KEY', { BOOTSTRAP_API_KEY: 'too-short' }],
     ['DEMO_DATA', { DEMO_DATA: 'maybe' }],
     ['TOKEN_ENCRYPTION_KEY', { TOKEN_ENCRYPTION_KEY: 'c2hvcnQ=' }],

@@ -156,3 +156,54 @@ describe('graceful shutdown of the compiled service', () => {
     }
   });
 });
+
+describe('the shutdown deadline', () => {
+  let service: SpawnedService | undefined;
+  let receiver: http.Server | undefined;
+
+  afterAll(async () => {
+    receiver?.closeAllConnections();
+    receiver?.close();
+    await service?.kill();
+  });
+
+  it('exits with 1 after SHUTDOWN_TIMEOUT_MS, naming what held it, when a webhook delivery under way outlasts it', async () => {
+    // The first describe's build (incremental: no second compile). A receiver that takes each delivery and never answers: the sender waits for it up to WEBHOOK_TIMEOUT_MS (2 minutes).
+    let arrived!: () => void;
+    const delivered = new Promise<void>((done) => (arrived = done));
+    receiver = http.createServer((request) => {
+      request.resume();
+      arrived();
+    });
+    await new Promise<void>((done) => receiver!.listen(0, '127.0.0.1', done));
+    const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks`;
+    service = await spawnService('shutdown', {
+      BOOTSTRAP_API_KEY: API_KEY,
+      DEMO_DATA: 'false',
+      LOG_LEVEL: 'info',
+      SHUTDOWN_TIMEOUT_MS: '1000',
+      WEBHOOK_TIMEOUT_MS: '120000',
+      WEBHOOK_ALLOW_INSECURE_URLS: 'true',
+    }, { dataDir: true });
+    const post = (path: string, body: unknown) =>
+      fetch(`http://127.0.0.1:${service!.port}${path}`, {
+        method: 'POST',
+        headers: { 'X-API-Key': API_KEY, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const created = await post('/api/v1/webhook-endpoints', { url });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    expect((await post(`/api/v1/webhook-endpoints/${id}/test`, {})).status).toBe(202);
+    await delivered;
+
+    service.child.kill('SIGTERM');
+    // Without the deadline the service would wait for the receiver for two minutes, past this test's timeout.
+    const code = await service.exited;
+    expect(code).toBe(1);
+    expect(service.output()).toMatch(/SIGTERM received, shutting down/);
+    expect(service.output()).toMatch(
+      /Shutdown did not finish within SHUTDOWN_TIMEOUT_MS \(1000 ms\) while closing the application \(requests, webhook deliveries and jobs under way\): exiting with 1/,
+    );
+  }, 60_000);
+});

@@ -17,6 +17,11 @@ export interface AppConfig {
   dbConnectTimeoutMs: number;
   /** How long a statement may run before the database cancels it (and the request gets a 503). */
   dbStatementTimeoutMs: number;
+  /**
+   * How long a SIGTERM's shutdown may take (requests, deliveries and jobs under way, then the embedded
+   * database) before the process logs the phase that held it and exits with 1.
+   */
+  shutdownTimeoutMs: number;
   bootstrapApiKey?: string;
   /** Load the spec's example user and connections at start-up. */
   demoData: boolean;
@@ -204,6 +209,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     redisUrl: redisUrl(env),
     trustProxy: trustProxy(env),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 25_000, 100, 3_600_000),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     providers: loadProvidersConfig(env),
     connect: loadConnectConfig(env),
