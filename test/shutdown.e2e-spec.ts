@@ -164,7 +164,7 @@ describe('the shutdown deadline', () => {
   afterAll(async () => {
     receiver?.closeAllConnections();
     receiver?.close();
-    await service?.kill();
+    await service?.stop();
   });
 
   it('exits with 1 after SHUTDOWN_TIMEOUT_MS, naming what held it, when a webhook delivery under way outlasts it', async () => {
