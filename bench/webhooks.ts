@@ -108,7 +108,7 @@ async function streamPhase(client: pg.Client, sink: Awaited<ReturnType<typeof re
   const hostBefore = hostTicks();
   const postgresBefore = postgresCpuMicros();
   const receiverBefore = cpuMicros(sink.pid);
-  const benchBefore = process.cpuUsage();
+  const benchBefore = cpuMicros(process.pid);
   const { rows: before } = await client.query(`SELECT count(*)::int AS n FROM webhook_events`);
   const commitsBefore = await commits(client);
   const first = await sink.stats();
@@ -118,7 +118,7 @@ async function streamPhase(client: pg.Client, sink: Awaited<ReturnType<typeof re
   const hostAfter = hostTicks();
   const postgresDuring = postgresCpuMicros() - postgresBefore;
   const receiverDuring = cpuMicros(sink.pid) - receiverBefore;
-  const benchDuring = Object.values(process.cpuUsage(benchBefore)).reduce((a, b) => a + b, 0);
+  const benchDuring = cpuMicros(process.pid) - benchBefore;
   const { rows: after } = await client.query(`SELECT count(*)::int AS n FROM webhook_events`);
   const commitsDuring = (await commits(client)) - commitsBefore;
   const events = after[0].n - before[0].n;

@@ -14,7 +14,7 @@ export function newEventId(): string {
  * hears of records the event through `exec`, in the transaction of the change itself: the event and
  * its deliveries are committed with the change or not at all, so that a crash at any point neither
  * loses an event nor sends one for a change that was rolled back. After its commit the caller calls
- * wake(), so that this instance sends at once rather than at its next poll.
+ * wake(), so that this instance sends within a few milliseconds rather than at its next poll.
  */
 @Injectable()
 export class WebhookOutbox {
