@@ -96,6 +96,14 @@ async function jobsFor(connectionId: string): Promise<JobRow[]> {
 
 const drain = () => w.t.app.get(JobsService).drain();
 
+async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('Timed out');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 function disconnect(c: Linked) {
   return w.api('delete', `/api/v1/users/${c.userId}/connections/${c.provider}`);
 }
@@ -194,6 +202,47 @@ describe('a disconnect reaches the provider', () => {
     expect({ status: job.status, outcome: job.outcome, secret: job.secret }).toEqual({ status: 'done', outcome: 'superseded', secret: null });
     expect(w.fake.isActive(token)).toBe(true);
     expect((await connectionRow(again)).status).toBe('active');
+    expect((await disconnect(again)).status).toBe(204);
+    await drain();
+  });
+
+  it('lets a deregistration under way end before the user connects again, so that it does not end the new grant', async () => {
+    const c = await link('whoop');
+    const calls = w.fake.callsTo('whoop', 'deregister').length;
+    // Whoop takes its time over the deregistration; the user connects again meanwhile.
+    w.fake.failNext('whoop', 'deregister', { delayMs: 1_500 });
+    expect((await disconnect(c)).status).toBe(204);
+    await until(() => w.fake.callsTo('whoop', 'deregister').length > calls);
+    const again = await link('whoop', c.userId);
+    const token = await accessTokenOf(again);
+    await drain();
+    const [job] = await jobsFor(c.id);
+    expect({ status: job.status, outcome: job.outcome, attempts: job.attempts }).toEqual({ status: 'done', outcome: 'deregistered', attempts: 1 });
+    // The old grant ended at Whoop before the new one was made: the new token still works there.
+    expect(w.fake.isActive(token)).toBe(true);
+    expect((await connectionRow(again)).status).toBe('active');
+    expect((await disconnect(again)).status).toBe(204);
+    await drain();
+  });
+
+  it('keeps a deregistration waiting for its retry from starting while the user connects again; it then finds the connection linked again', async () => {
+    const c = await link('strava');
+    w.fake.failNext('strava', 'deregister', { status: 503 });
+    expect((await disconnect(c)).status).toBe(204);
+    await drain();
+    // Due at once from now on, as if its retry were due while the user connects again.
+    await w.t.query(`UPDATE jobs SET run_at = now() WHERE payload->>'connection_id' = $1`, [c.id]);
+    const again = await link('strava', c.userId);
+    let [job] = await jobsFor(c.id);
+    expect({ status: job.status, attempts: job.attempts, later: job.run_at.getTime() > Date.now() + 10_000 }).toEqual({ status: 'pending', attempts: 1, later: true });
+    await drain();
+    [job] = await jobsFor(c.id);
+    expect(job.attempts).toBe(1);
+    await w.t.query(`UPDATE jobs SET run_at = now() WHERE payload->>'connection_id' = $1`, [c.id]);
+    await drain();
+    [job] = await jobsFor(c.id);
+    expect({ status: job.status, outcome: job.outcome, attempts: job.attempts }).toEqual({ status: 'done', outcome: 'superseded', attempts: 2 });
+    expect(w.fake.isActive(await accessTokenOf(again))).toBe(true);
     expect((await disconnect(again)).status).toBe(204);
     await drain();
   });

@@ -270,6 +270,8 @@ export class ConnectService {
   ): Promise<{ connectionId?: string; error?: ConnectError } | { page: PageKind }> {
     const redirectUri = this.redirectUri(provider);
     const exclusive = !this.config.allowSharedAccounts;
+    // A deregistration of the user's last grant, running now, could end the one about to be made.
+    await this.connections.beforeNewGrant(attempt.user_id, provider);
     let grant;
     try {
       grant = await this.providers.exchange(provider, {

@@ -152,6 +152,17 @@ export class ConnectionsService {
   }
 
   /**
+   * Before a new grant of the provider is obtained for the user (a connect flow's code exchange): the
+   * deregistrations left by the user's disconnect from it wait, so that none runs while the new grant
+   * is made (at most providers ending the old grant ends the new one too), and one under way at the
+   * provider is waited for (at the longest, its lease). Once the connection is linked again, the jobs
+   * held back end as superseded when they run; if no link follows, they deregister as planned.
+   */
+  async beforeNewGrant(userId: string, provider: Provider): Promise<void> {
+    await this.jobs.holdBack(DEREGISTRATION_JOB, { user_id: userId, provider });
+  }
+
+  /**
    * Whether the provider account is already another user's, as linkExclusive() judges it, without
    * writing or locking anything: a hint to check before doing what cannot be undone (registering the
    * user at the provider); only linkExclusive()'s own check is atomic with the link.

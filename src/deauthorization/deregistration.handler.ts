@@ -19,7 +19,8 @@ export type DeregistrationRetryDelays = BackgroundConfig['deregistrationRetryDel
  * retried on DEREGISTRATION_RETRY_DELAYS_SECONDS (or the provider's Retry-After, if longer) for a day;
  * a refusal ends it as failed; the outcome stays on the job. The connection stays revoked whatever the
  * provider answers. A connection linked again in the meantime is not deregistered (for most providers
- * that would end the new grant too).
+ * that would end the new grant too); a connect callback holds these jobs back while it makes the new
+ * grant (ConnectionsService.beforeNewGrant), so that none is under way at the provider meanwhile.
  */
 @Injectable()
 export class DeregistrationHandler implements OnModuleInit {

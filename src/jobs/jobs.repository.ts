@@ -62,9 +62,19 @@ const END = `
   UPDATE jobs SET status = $3, outcome = $4, last_error = $5, secret = NULL, locked_until = NULL, ended_at = now()
    WHERE id = $1 AND attempts = $2 AND status = 'pending'`;
 
+// greatest(): a job held back while it ran (postpone) is not brought forward by its retry.
 const RETRY = `
-  UPDATE jobs SET run_at = $3, outcome = $4, last_error = $5, locked_until = NULL
+  UPDATE jobs SET run_at = greatest($3, run_at), outcome = $4, last_error = $5, locked_until = NULL
    WHERE id = $1 AND attempts = $2 AND status = 'pending'`;
+
+// A job a worker holds while this runs is updated once its claim commits, and reported as held.
+const POSTPONE = `
+  UPDATE jobs SET run_at = greatest(run_at, now() + make_interval(secs => $3))
+   WHERE kind = $1 AND status = 'pending' AND payload @> $2::jsonb
+  RETURNING id, coalesce(locked_until > now(), false) AS held`;
+
+const HELD = `
+  SELECT id FROM jobs WHERE id = ANY($1::uuid[]) AND status = 'pending' AND locked_until > now()`;
 
 const PURGE_ENDED = `
   DELETE FROM jobs WHERE id IN (
@@ -98,6 +108,20 @@ export class JobsRepository {
   /** Gives a held job back, to run again at `runAt`; false when the lease was lost. */
   async retry(job: ClaimedJob, runAt: Date, outcome: string, error: string | null): Promise<boolean> {
     return (await this.sql.rows(RETRY + ' RETURNING id', [job.id, job.attempts, runAt, outcome, error])).length === 1;
+  }
+
+  /**
+   * Puts off the pending jobs of a kind whose payload contains `match` until `seconds` from now (one
+   * due later keeps its time); the ids of those a worker holds now, whose run this cannot stop.
+   */
+  async postpone(kind: string, match: Record<string, string>, seconds: number): Promise<string[]> {
+    const rows = await this.sql.rows<{ id: string; held: boolean }>(POSTPONE, [kind, JSON.stringify(match), seconds]);
+    return rows.filter((row) => row.held).map((row) => row.id);
+  }
+
+  /** Which of these jobs a worker still holds (pending, its lease not lapsed). */
+  async held(ids: string[]): Promise<string[]> {
+    return (await this.sql.rows<{ id: string }>(HELD, [ids])).map((row) => row.id);
   }
 
   /** Deletes up to 1,000 jobs that ended more than `days` days ago; how many. */

@@ -26,6 +26,8 @@ export type JobHandler = (job: ClaimedJob) => Promise<JobResult>;
 export const JOBS_WORKER = 'jobs.worker';
 const KEEP_ENDED_DAYS = 7;
 const PURGE_EVERY_MS = 3_600_000;
+/** How often holdBack() looks whether the jobs under way have ended. */
+const HELD_BACK_POLL_MS = 50;
 /** A handler that throws (a bug, the database gone) is tried again after this. */
 const AFTER_CRASH_MS = 60_000;
 
@@ -70,6 +72,22 @@ export class JobsService implements OnApplicationBootstrap, OnApplicationShutdow
     const id = await this.repository.insert(job, exec);
     this.wake();
     return id;
+  }
+
+  /**
+   * Keeps the pending jobs of a kind whose payload contains `match` from starting for two leases, and
+   * resolves once those a worker runs now have ended (or, at the longest, once their lease has lapsed):
+   * for a change that the work must not overlap (a deregistration and the same user's new grant). The
+   * jobs held back run later as planned, their handlers seeing the change. Polls every 50 ms, holding
+   * no database connection in between.
+   */
+  async holdBack(kind: string, match: Record<string, string>): Promise<void> {
+    let running = await this.repository.postpone(kind, match, 2 * this.options.leaseSeconds);
+    const deadline = Date.now() + this.options.leaseSeconds * 1000;
+    while (running.length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, HELD_BACK_POLL_MS));
+      running = await this.repository.held(running);
+    }
   }
 
   find(id: string): Promise<JobRow | undefined> {
