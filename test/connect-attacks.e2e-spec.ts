@@ -45,10 +45,6 @@ async function session(world: ConnectWorld, id: string) {
 }
 
 /** Disconnects the user's connection: the fake's one account per provider is then free for another user. */
-async function release(world: ConnectWorld, userId: string, provider: Provider): Promise<void> {
-  expect((await world.api('delete', `/api/v1/users/${userId}/connections/${provider}`)).status).toBe(204);
-}
-
 describe('callbacks that must not connect', () => {
   it('a replayed callback, cookie and all, is refused (invalid_state): the first connected, the replay changes nothing', async () => {
     const userId = await w.createUser();
@@ -69,7 +65,7 @@ describe('callbacks that must not connect', () => {
     expect(w.created).toHaveLength(events);
     expect(await w.connectionsOf(userId)).toEqual([before]);
     expect(await session(w, created.id)).toMatchObject({ status: 'completed', connection_id: first.connection_id, error: null });
-    await release(w, userId, 'strava');
+    await w.release(userId, 'strava');
   });
 
   it('a second callback for a used session is refused (session_used), even for another provider, and is not exchanged', async () => {
@@ -88,7 +84,7 @@ describe('callbacks that must not connect', () => {
     expect(await session(w, created.id)).toMatchObject({ status: 'completed', provider: 'whoop' });
     // The link is used up: it starts nothing more.
     expect((await browser.get(`${created.url}/oura`)).status).toBe(410);
-    await release(w, userId, 'whoop');
+    await w.release(userId, 'whoop');
   });
 
   it('a callback without the flow cookie is refused (cookie_mismatch): the code is never exchanged, the session fails', async () => {
@@ -127,7 +123,7 @@ describe('callbacks that must not connect', () => {
     expect(w.returned(await malloryBrowser.get(malloryCallback))).toMatchObject({ connect_session_id: mallorySession.id, status: 'connected' });
     expect((await w.connectionsOf(mallory)).map((connection) => connection.provider)).toEqual(['oura']);
     await expectNothingStored(w, alice);
-    await release(w, mallory, 'oura');
+    await w.release(mallory, 'oura');
   });
 
   it('a state presented at another provider’s callback is refused (invalid_state), and nothing is exchanged there', async () => {
@@ -199,10 +195,10 @@ describe('callbacks that must not connect', () => {
     await expectNothingStored(w, other);
     expect(await w.connectionsOf(owner)).toEqual([owned]);
 
-    await release(w, owner, 'suunto');
+    await w.release(owner, 'suunto');
     const freed = await w.run(w.browser(), (await w.createSession(other, { provider: 'suunto' })).url);
     expect(w.returned(freed.at(-1)!).status).toBe('connected');
-    await release(w, other, 'suunto');
+    await w.release(other, 'suunto');
   });
 
   it.skipIf(!ON_POSTGRESQL)(
@@ -228,7 +224,7 @@ describe('callbacks that must not connect', () => {
         for (const [i, flow] of flows.entries()) {
           expect(await session(w, flow.id)).toMatchObject(outcomes[i].status === 'connected' ? { status: 'completed' } : { status: 'failed', error: 'account_in_use' });
         }
-        await release(w, winner.userId, 'oura');
+        await w.release(winner.userId, 'oura');
       }
     },
   );
@@ -249,9 +245,9 @@ describe('callbacks that must not connect', () => {
     await expectNothingStored(w, other);
     expect(await w.connectionsOf(owner)).toEqual([expect.objectContaining({ id: owned.id, status: 'expired' })]);
 
-    await release(w, owner, 'withings');
+    await w.release(owner, 'withings');
     expect(w.returned((await w.run(w.browser(), (await w.createSession(other, { provider: 'withings' })).url)).at(-1)!).status).toBe('connected');
-    await release(w, other, 'withings');
+    await w.release(other, 'withings');
   });
 
   it('a consent that grants too little (scope_denied) drops its tokens and revokes nothing at the provider: the account’s connection for another user keeps working', async () => {
@@ -269,7 +265,7 @@ describe('callbacks that must not connect', () => {
     expect(w.fake.isActive(token)).toBe(true);
     expect(await w.connectionsOf(owner)).toEqual([expect.objectContaining({ id: owned.id, status: 'active' })]);
     await w.expectSealed();
-    await release(w, owner, 'whoop');
+    await w.release(owner, 'whoop');
   });
 
   it('a Polar account in use for another user is refused (account_in_use) before the user is registered at Polar', async () => {
@@ -284,10 +280,10 @@ describe('callbacks that must not connect', () => {
     await expectNothingStored(w, other);
 
     // Once the account is free, the flow registers the new user as it connects it.
-    await release(w, owner, 'polar');
+    await w.release(owner, 'polar');
     expect(w.returned((await w.run(w.browser(), (await w.createSession(other, { provider: 'polar' })).url)).at(-1)!).status).toBe('connected');
     expect(registrations().map((call) => call.json)).toContainEqual({ 'member-id': other });
-    await release(w, other, 'polar');
+    await w.release(other, 'polar');
   });
 
   it('a fault after the callback claimed its session ends it as failed (internal_error) and sends the browser back to the return_url', async () => {
@@ -349,8 +345,8 @@ describe('callbacks that must not connect', () => {
     expect((await w.connectionsOf(b)).map((connection) => connection.provider)).toEqual(['polar']);
     expect(w.created).toContainEqual({ connection_id: result.connection_id, user_id: a, provider: 'garmin', reason: 'linked' });
     expect(await session(w, aSession.id)).toMatchObject({ user_id: a, status: 'completed', connection_id: result.connection_id });
-    await release(w, a, 'garmin');
-    await release(w, b, 'polar');
+    await w.release(a, 'garmin');
+    await w.release(b, 'polar');
   });
 
   it('a callback whose state was never issued, or is malformed or missing, gets the error page, not a redirect', async () => {

@@ -14,14 +14,6 @@ import { type ConnectWorld, EXPECTED_CONNECTION, PKCE_PROVIDERS, RETURN_URL, sta
 
 let w: ConnectWorld;
 
-/**
- * Disconnects the user's connection, so that the provider's account (the fake has one per provider)
- * is no longer active for anyone and another user's flow may connect it (account_in_use otherwise).
- */
-async function release(userId: string, provider: string): Promise<void> {
-  expect((await w.api('delete', `/api/v1/users/${userId}/connections/${provider}`)).status).toBe(204);
-}
-
 beforeAll(async () => {
   w = await startConnectWorld();
 });
@@ -175,7 +167,7 @@ describe('the whole flow, as a browser follows it', () => {
       );
       expect(attempts).toEqual([{ status: 'connected', error: null, used_at: expect.any(Date), code_verifier: null }]);
       await w.expectSealed();
-      await release(userId, provider);
+      await w.release(userId, provider);
     });
   }
 
@@ -208,7 +200,7 @@ describe('the whole flow, as a browser follows it', () => {
     const visits = await w.run(browser, buttons[1][0]);
     expect(w.returned(visits[visits.length - 1])).toMatchObject({ status: 'connected', provider: 'coros' });
     expect((await w.connectionsOf(userId)).map((connection) => connection.provider)).toEqual(['coros']);
-    await release(userId, 'coros');
+    await w.release(userId, 'coros');
     // The session is finished: its link now says so, and so does its back link.
     const used = await browser.get(session.url);
     expect(used.status).toBe(410);
@@ -234,7 +226,7 @@ describe('the whole flow, as a browser follows it', () => {
     expect([...location.searchParams.keys()].sort()).toEqual(['connect_session_id', 'connection_id', 'provider', 'status', 'tab']);
     expect(location.searchParams.get('status')).toBe('connected');
     expect(location.searchParams.get('tab')).toBe('devices');
-    await release(userId, 'whoop');
+    await w.release(userId, 'whoop');
   });
 
   it('writes request lines without the link’s token, the code or the state', async () => {
@@ -248,7 +240,7 @@ describe('the whole flow, as a browser follows it', () => {
     expect(callback).toContain('code=[redacted]');
     expect(callback).toContain('state=[redacted]');
     w.expectNoLeaks();
-    await release(userId, 'suunto');
+    await w.release(userId, 'suunto');
   });
 
   it('writes no link token however the path spells the link: routed (/%63onnect/…) or not (//connect/…, /CONNECT/…), in request lines and 404 answers', async () => {

@@ -55,11 +55,6 @@ describe('the hosted connect page', () => {
     return userId;
   }
 
-  /** The fakes have one account per provider: a flow's connection is disconnected, so that the next flow may connect it. */
-  async function disconnect(userId: string, provider: string): Promise<void> {
-    expect((await w.api('delete', `/api/v1/users/${userId}/connections/${provider}`)).status).toBe(204);
-  }
-
   const session = (userId: string) => w.createSession(userId, { providers: ['garmin', 'strava', 'oura'] });
 
   describe('over HTTP', () => {
@@ -198,7 +193,7 @@ describe('the hosted connect page', () => {
       } finally {
         w.fake.showConsentPages(false);
         await close();
-        await disconnect(userId, 'oura');
+        await w.release(userId, 'oura');
       }
     });
 
@@ -227,7 +222,7 @@ describe('the hosted connect page', () => {
       } finally {
         w.fake.showConsentPages(false);
         await close();
-        await disconnect(userId, 'oura');
+        await w.release(userId, 'oura');
       }
     });
 
@@ -236,7 +231,7 @@ describe('the hosted connect page', () => {
       const used = await session(userId);
       w.fake.showConsentPages(false);
       await w.run(w.browser(), `${used.url}/oura`);
-      await disconnect(userId, 'oura');
+      await w.release(userId, 'oura');
       const expired = await session(userId);
       await w.t.app.get(Sql).rows(`UPDATE connect_sessions SET expires_at = now() - interval '1 second' WHERE id = $1`, [expired.id]);
       const pages = {

@@ -17,7 +17,6 @@ import { TokenCipher, tokenContext } from '../src/crypto/token-cipher.js';
 import { RefreshService } from '../src/refresh/refresh.service.js';
 import { CLIENTS, type ConnectWorld, startConnectWorld } from './support/connect-world.js';
 import { FAKE_EXPIRES_IN } from './support/fake-providers.js';
-import { JobsService } from '../src/jobs/jobs.service.js';
 import { ADMIN_KEY, TOKEN_KEY } from './support/test-app.js';
 
 const PROVIDER_TIMEOUT_MS = 1_000;
@@ -58,11 +57,7 @@ async function link(provider: Provider): Promise<Linked> {
 }
 
 /** Disconnects: the fake's one account per provider is free for the next test's user. */
-async function release(c: Linked): Promise<void> {
-  expect((await w.api('delete', `/api/v1/users/${c.userId}/connections/${c.provider}`)).status).toBe(204);
-  // The deregistration at the fake ends every grant of its one account: it must be over before the next test links it.
-  await w.t.app.get(JobsService).drain();
-}
+const release = (c: Linked) => w.release(c.userId, c.provider);
 
 interface Stored {
   access: string | null;

@@ -17,6 +17,7 @@ import { loadProvidersConfig } from '../../src/config/providers.config.js';
 import { CONNECTION_EVENTS, type ConnectionEvent } from '../../src/connections/connection.events.js';
 import { type Provider, PROVIDERS } from '../../src/connections/providers.js';
 import { TokenCipher, tokenContext } from '../../src/crypto/token-cipher.js';
+import { JobsService } from '../../src/jobs/jobs.service.js';
 import { Browser, type Visit } from './browser.js';
 import { FAKE_ACCOUNTS, type FakeClient, type FakeProviders, GARMIN_PERMISSIONS, startFakeProviders } from './fake-providers.js';
 import { createApp } from '../../src/app.js';
@@ -97,6 +98,12 @@ export interface ConnectWorld {
   untilCallback(browser: Browser, url: string): Promise<string>;
   /** The query of a redirect to the return_url, checked to hold the outcome's parameters and nothing else. */
   returned(visit: Visit, returnUrl?: string): ReturnQuery;
+  /**
+   * Disconnects the user from the provider (expects 204) and runs the deregistration it leaves: the
+   * fakes have one account per provider, and a deregistration there ends every grant of it, so it must
+   * be over before another user's flow links that account.
+   */
+  release(userId: string, provider: Provider): Promise<void>;
   connectionsOf(userId: string): Promise<{ id: string; provider: string; status: string; provider_user_id: string | null; provider_username: string | null; scope: string | null }[]>;
   /**
    * A second instance of the service on the same PostgreSQL database, configured as the first (not
@@ -196,6 +203,11 @@ export async function startConnectWorld(options: WorldOptions = {}): Promise<Con
       const token = new URL(res.body.url).pathname.split('/').pop()!;
       sessionTokens.add(token);
       return { ...res.body, token };
+    },
+    async release(userId, provider) {
+      const res = await api('delete', `/api/v1/users/${userId}/connections/${provider}`);
+      expect(res.status, res.text).toBe(204);
+      await t.app.get(JobsService).drain();
     },
     run: (browser, url) => browser.follow(url, { reachable }),
     async untilCallback(browser, url) {
