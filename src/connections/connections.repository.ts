@@ -350,9 +350,9 @@ export class ConnectionsRepository {
     return this.sql.executor(client);
   }
 
-  /** Runs `work` in one transaction on one connection: committed if it resolves, rolled back if it throws. */
-  transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    return this.sql.transaction(work);
+  /** Runs `work` in one transaction on one connection, `last`'s statements sent with its COMMIT (Sql.transaction). */
+  transaction<T>(work: (client: PoolClient) => Promise<T>, last?: (client: PoolClient, result: T) => Promise<unknown>[]): Promise<T> {
+    return this.sql.transaction(work, last);
   }
 
   /**

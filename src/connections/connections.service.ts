@@ -530,15 +530,22 @@ export class ConnectionsService {
   private async change<R>(work: (client: PoolClient) => Promise<R>, announce: (result: R) => Announcement[]): Promise<R> {
     let announcements: Announcement[] = [];
     let recorded = false;
-    const result = await this.repository.transaction(async (client) => {
-      const changed = await work(client);
-      announcements = announce(changed);
-      const exec = this.repository.executor(client);
-      for (const { event, row, reason } of announcements) {
-        recorded = (await this.outbox.record(exec, event, { connection: toConnectionResponse(row), reason })) || recorded;
-      }
-      return changed;
-    });
+    // The records travel with the COMMIT (Sql.transaction): the change and its events in two round trips.
+    const result = await this.repository.transaction(
+      async (client) => {
+        const changed = await work(client);
+        announcements = announce(changed);
+        return changed;
+      },
+      (client) => {
+        const exec = this.repository.executor(client);
+        return announcements.map(({ event, row, reason }) =>
+          this.outbox.record(exec, event, { connection: toConnectionResponse(row), reason }).then((any) => {
+            recorded ||= any;
+          }),
+        );
+      },
+    );
     if (recorded) this.outbox.wake();
     for (const { event, row, reason } of announcements) this.emit(event, row, reason);
     return result;

@@ -31,6 +31,9 @@ export function dataSourceOptions(url: string, pool: PoolOptions = CLI_POOL, ent
       connectionTimeoutMillis: pool.connectTimeoutMs,
       idleTimeoutMillis: 30_000,
       keepAlive: true,
+      // Statements sent before the previous one's answer go out at once (pg's pipeline mode): a
+      // transaction sends BEGIN with its first statement and COMMIT with its last (Sql.transaction).
+      pipeline: true,
       // The server cancels a statement that runs longer (0: never); the client gives up a little later,
       // for a server that has stopped answering at all.
       statement_timeout: pool.statementTimeoutMs,
