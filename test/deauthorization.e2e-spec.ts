@@ -20,6 +20,7 @@ import { JobsService } from '../src/jobs/jobs.service.js';
 import { type ConnectWorld, startConnectWorld } from './support/connect-world.js';
 import { FAKE_ACCOUNTS, GARMIN_PERMISSIONS } from './support/fake-providers.js';
 import { ADMIN_KEY, TOKEN_KEY } from './support/test-app.js';
+import { until } from './support/until.js';
 
 const GARMIN_TOKEN = randomBytes(24).toString('base64url');
 const STRAVA_TOKEN = randomBytes(24).toString('base64url');
@@ -96,14 +97,6 @@ async function jobsFor(connectionId: string): Promise<JobRow[]> {
 
 const drain = () => w.t.app.get(JobsService).drain();
 
-async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('Timed out');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 function disconnect(c: Linked) {
   return w.api('delete', `/api/v1/users/${c.userId}/connections/${c.provider}`);
 }
@@ -140,8 +133,7 @@ describe('a disconnect reaches the provider', () => {
     const c = await link('garmin');
     const token = await accessTokenOf(c);
     w.fake.failNext('garmin', 'deregister', { status: 503 });
-    expect((await disconnect(c)).status).toBe(204);
-    await drain();
+    await w.release(c.userId, c.provider);
     let [job] = await jobsFor(c.id);
     expect({ status: job.status, attempts: job.attempts, outcome: job.outcome }).toEqual({ status: 'pending', attempts: 1, outcome: 'provider_unavailable' });
     const wait = (new Date(job.run_at).getTime() - Date.now()) / 1000;
@@ -169,15 +161,13 @@ describe('a disconnect reaches the provider', () => {
     const token = await accessTokenOf(c);
     const res = await fetch(`${w.fake.baseUrl}/developer/v2/user/access`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(204);
-    expect((await disconnect(c)).status).toBe(204);
-    await drain();
+    await w.release(c.userId, c.provider);
     let [job] = await jobsFor(c.id);
     expect({ status: job.status, outcome: job.outcome, attempts: job.attempts, secret: job.secret }).toEqual({ status: 'done', outcome: 'already_gone', attempts: 1, secret: null });
 
     const again = await link('whoop', c.userId);
     w.fake.failNext('whoop', 'deregister', { status: 400 });
-    expect((await disconnect(again)).status).toBe(204);
-    await drain();
+    await w.release(again.userId, again.provider);
     [, job] = await jobsFor(c.id);
     expect({ status: job.status, outcome: job.outcome, attempts: job.attempts, secret: job.secret }).toEqual({
       status: 'failed',
@@ -191,8 +181,7 @@ describe('a disconnect reaches the provider', () => {
   it('does not deregister a connection linked again before its job ran (that would end the new grant)', async () => {
     const c = await link('oura');
     w.fake.failNext('oura', 'deregister', { status: 503 });
-    expect((await disconnect(c)).status).toBe(204);
-    await drain();
+    await w.release(c.userId, c.provider);
     const again = await link('oura', c.userId);
     expect(again.id).toBe(c.id);
     const token = await accessTokenOf(again);
@@ -202,8 +191,7 @@ describe('a disconnect reaches the provider', () => {
     expect({ status: job.status, outcome: job.outcome, secret: job.secret }).toEqual({ status: 'done', outcome: 'superseded', secret: null });
     expect(w.fake.isActive(token)).toBe(true);
     expect((await connectionRow(again)).status).toBe('active');
-    expect((await disconnect(again)).status).toBe(204);
-    await drain();
+    await w.release(again.userId, again.provider);
   });
 
   it('lets a deregistration under way end before the user connects again, so that it does not end the new grant', async () => {
@@ -212,7 +200,7 @@ describe('a disconnect reaches the provider', () => {
     // Whoop takes its time over the deregistration; the user connects again meanwhile.
     w.fake.failNext('whoop', 'deregister', { delayMs: 1_500 });
     expect((await disconnect(c)).status).toBe(204);
-    await until(() => w.fake.callsTo('whoop', 'deregister').length > calls);
+    await until('the deregistration to reach Whoop', () => w.fake.callsTo('whoop', 'deregister').length > calls, 10_000, 20);
     const again = await link('whoop', c.userId);
     const token = await accessTokenOf(again);
     await drain();
@@ -221,15 +209,13 @@ describe('a disconnect reaches the provider', () => {
     // The old grant ended at Whoop before the new one was made: the new token still works there.
     expect(w.fake.isActive(token)).toBe(true);
     expect((await connectionRow(again)).status).toBe('active');
-    expect((await disconnect(again)).status).toBe(204);
-    await drain();
+    await w.release(again.userId, again.provider);
   });
 
   it('keeps a deregistration waiting for its retry from starting while the user connects again; it then finds the connection linked again', async () => {
     const c = await link('strava');
     w.fake.failNext('strava', 'deregister', { status: 503 });
-    expect((await disconnect(c)).status).toBe(204);
-    await drain();
+    await w.release(c.userId, c.provider);
     // Due at once from now on, as if its retry were due while the user connects again.
     await w.t.query(`UPDATE jobs SET run_at = now() WHERE payload->>'connection_id' = $1`, [c.id]);
     const again = await link('strava', c.userId);
@@ -243,8 +229,7 @@ describe('a disconnect reaches the provider', () => {
     [job] = await jobsFor(c.id);
     expect({ status: job.status, outcome: job.outcome, attempts: job.attempts }).toEqual({ status: 'done', outcome: 'superseded', attempts: 2 });
     expect(w.fake.isActive(await accessTokenOf(again))).toBe(true);
-    expect((await disconnect(again)).status).toBe(204);
-    await drain();
+    await w.release(again.userId, again.provider);
   });
 
   it('deregisters every connection of a deleted user', async () => {
@@ -290,8 +275,7 @@ describe('POST /webhooks/providers/garmin/{token}', () => {
     expect(res.status).toBe(200);
     await drain();
     expect((await w.connectionsOf(c.userId))[0]).toMatchObject({ status: 'active', scope: 'ACTIVITY_EXPORT' });
-    expect((await disconnect(c)).status).toBe(204);
-    await drain();
+    await w.release(c.userId, c.provider);
   });
 
   it('answers 404 for a wrong or unset token, and 400 for a body that is no notice', async () => {
@@ -423,8 +407,7 @@ describe('/webhooks/providers/withings/{token}', () => {
     expect(await connectionRow(c)).toEqual(row);
     expect(revoked.filter((event) => event.connection_id === c.id)).toHaveLength(1);
     expect((await noticeJobs()).slice(-1).map((job) => [job.status, job.outcome])).toEqual([['done', 'nothing_to_change']]);
-    expect((await disconnect(garmin)).status).toBe(204);
-    await drain();
+    await w.release(garmin.userId, garmin.provider);
   });
 
   it("revokes on a deleted account (action=delete) too; a userid nobody here holds is 200 and changes nothing", async () => {
@@ -446,8 +429,7 @@ describe('/webhooks/providers/withings/{token}', () => {
     expect((await noticeJobs()).slice(-1).map((job) => [job.status, job.outcome])).toEqual([['done', 'nothing_to_change']]);
     expect(await connectionRow(d)).toEqual(before);
     expect(revoked).toHaveLength(events);
-    expect((await disconnect(d)).status).toBe(204);
-    await drain();
+    await w.release(d.userId, d.provider);
   });
 
   it('accepts a data notification (appli=1) and a profile update with 200, writing no job and changing nothing', async () => {
@@ -466,8 +448,7 @@ describe('/webhooks/providers/withings/{token}', () => {
     await drain();
     expect(await noticeJobs()).toHaveLength(jobs);
     expect(await connectionRow(c)).toEqual(before);
-    expect((await disconnect(c)).status).toBe(204);
-    await drain();
+    await w.release(c.userId, c.provider);
   });
 
   it("answers Withings' HEAD check of the callback URL (and a GET) with 200 for the right token; 404 for a wrong one", async () => {
@@ -501,8 +482,7 @@ describe('/webhooks/providers/withings/{token}', () => {
     expect(garmin.status).toBe(404);
     await drain();
     expect(await connectionRow(c)).toEqual(before);
-    expect((await disconnect(c)).status).toBe(204);
-    await drain();
+    await w.release(c.userId, c.provider);
   });
 
   it('answers a body that is not a Withings notification 400 {"detail"}: a bad userid, appli or action, a field twice, the body rules', async () => {

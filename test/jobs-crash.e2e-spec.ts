@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type SpawnedService, spawnService } from './support/spawn-service.js';
+import { until } from './support/until.js';
 
 const API_KEY = `jobs-crash-key-${randomBytes(8).toString('hex')}`;
 const USERS = 12;
@@ -46,14 +47,6 @@ async function startGarmin() {
         server.close(() => resolve());
       }),
   };
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 describe('jobs across a SIGKILL', () => {
@@ -100,7 +93,7 @@ describe('jobs across a SIGKILL', () => {
       expect(await call('DELETE', `/api/v1/users/${userId}/connections/garmin`)).toBe(204);
     }
     // CONCURRENCY deregistrations are in flight at the provider, which holds them; the rest wait.
-    await until('the first deregistrations to reach Garmin', () => garmin!.tokens.length >= CONCURRENCY, 30_000);
+    await until('the first deregistrations to reach Garmin', () => garmin!.tokens.length >= CONCURRENCY, 30_000, 100);
     await first.kill();
     expect(garmin.answered.size).toBe(0);
 
@@ -109,7 +102,7 @@ describe('jobs across a SIGKILL', () => {
     const second = await spawnService('jobs-crash', env, { sameDataAs: first });
     services.push(second);
     // Those that were in flight run again once their lease (3 × PROVIDER_TIMEOUT_MS + LEASE_MARGIN_SECONDS) lapsed.
-    await until('every deregistration to be answered', () => tokens.every((token) => garmin!.answered.has(token)), 120_000);
+    await until('every deregistration to be answered', () => tokens.every((token) => garmin!.answered.has(token)), 120_000, 100);
     expect([...garmin.answered].sort()).toEqual([...tokens].sort());
     expect(second.output()).not.toContain(tokens[0]);
   });

@@ -10,6 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type SpawnedService, spawnService } from './support/spawn-service.js';
 import { type Received, startReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
+import { until } from './support/until.js';
 
 const API_KEY = `webhooks-crash-key-${randomBytes(8).toString('hex')}`;
 const CONNECTIONS = 12;
@@ -71,7 +72,7 @@ describe('webhooks across a SIGKILL', () => {
     const second = await spawnService('webhooks-crash', env, { sameDataAs: first });
     services.push(second);
     const connectionOf = (message: Received) => (message.event.data as { connection: { id: string } }).connection.id;
-    await until(() => new Set(receiver!.received.slice(afterKill).map(connectionOf)).size === CONNECTIONS, 120_000);
+    await until('the events of every connection after the kill', () => new Set(receiver!.received.slice(afterKill).map(connectionOf)).size === CONNECTIONS, 120_000, 100);
 
     // Exactly the changes made, each delivered by the new process (those in flight at the kill again,
     // once their lease lapsed); a repeat (sent before the kill, again after) has the same id.
@@ -95,10 +96,3 @@ describe('webhooks across a SIGKILL', () => {
   });
 });
 
-async function until(check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('Timed out');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

@@ -18,6 +18,7 @@ import { secretContext } from '../src/webhooks/webhook-worker.js';
 import { type ConnectWorld, startConnectWorld } from './support/connect-world.js';
 import { FAKE_ACCOUNTS } from './support/fake-providers.js';
 import { ADMIN_KEY, TOKEN_KEY } from './support/test-app.js';
+import { until } from './support/until.js';
 import { type Received, startReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
 
 const GARMIN_TOKEN = randomBytes(24).toString('base64url');
@@ -65,16 +66,6 @@ async function deliveries(endpointId: string, query = ''): Promise<{ status: str
   const res = await admin(api().get(`/api/v1/webhook-endpoints/${endpointId}/deliveries${query}`));
   expect(res.status, res.text).toBe(200);
   return res.body.data;
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 const ofUser = (userId: string) => (message: Received) =>

@@ -8,6 +8,7 @@ import type { TokenCipher } from '../crypto/token-cipher.js';
 import type { WebhookOutbox } from './webhook-outbox.js';
 import { WebhookWorker } from './webhook-worker.js';
 import type { ClaimedDeliveryRow, WebhooksRepository } from './webhooks.repository.js';
+import { until } from '../../test/support/until.js';
 
 // The worker's slots, against a real receiver over HTTP and a repository whose writes of outcomes
 // are held back: an endpoint's slot is its receiver's, the instance's slot lasts until the outcome is stored.
@@ -90,16 +91,11 @@ describe('WebhookWorker slots', () => {
     return new WebhookWorker(repository, cipher, new SchedulerRegistry(), outbox, config, 10);
   }
 
-  async function until(condition: () => boolean): Promise<void> {
-    const deadline = Date.now() + 5000;
-    while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-
   it('gives an endpoint its slot back once the receiver has answered, before the outcome is stored', async () => {
     const fake = fakeRepository(20);
     const sender = worker(fake.repository, 64, 2);
     sender.onApplicationBootstrap();
-    await until(() => received === 20);
+    await until('20 received', () => received === 20, 5_000, 10);
     // Every delivery reached the receiver while no outcome could be stored, never more than 2 at once.
     expect(received).toBe(20);
     expect(mostInFlight).toBeLessThanOrEqual(2);
@@ -113,12 +109,12 @@ describe('WebhookWorker slots', () => {
     const fake = fakeRepository(20);
     const sender = worker(fake.repository, 4, 4);
     sender.onApplicationBootstrap();
-    await until(() => received === 4);
+    await until('4 received', () => received === 4, 5_000, 10);
     await new Promise((resolve) => setTimeout(resolve, 100));
     // Four sent, none stored: nothing more is sent until their outcomes are.
     expect(received).toBe(4);
     fake.release();
-    await until(() => received === 20);
+    await until('20 received', () => received === 20, 5_000, 10);
     expect(received).toBe(20);
     await sender.onApplicationShutdown();
     expect(fake.stored()).toBe(20);
@@ -129,7 +125,7 @@ describe('WebhookWorker slots', () => {
     fake.release();
     const sender = worker(fake.repository, 64, 64);
     sender.onApplicationBootstrap();
-    await until(() => fake.stored() === 10);
+    await until('10 stored', () => fake.stored() === 10, 5_000, 10);
     await new Promise((resolve) => setTimeout(resolve, 100));
     // One claim took all ten with slots to spare: their ends had nothing to claim, and claimed nothing.
     expect(fake.claims()).toBe(1);
