@@ -83,34 +83,27 @@ export class Sql {
    * returned (as every statement on `client` is), and if any fails the transaction is rolled back
    * and this throws its error.
    *
-   * The pool pipelines (`pipeline` in data-source-options.ts): BEGIN goes out with the work's first
-   * statement, and the COMMIT with the last statements, without waiting for their answers; a change
-   * and its records take two round trips instead of four.
+   * The pool pipelines (`pipeline` in data-source-options.ts; sql.spec.ts checks it): BEGIN goes out
+   * with the work's first statement, and the COMMIT with the last statements, without waiting for
+   * their answers; a change and its records take two round trips instead of four.
    */
   async transaction<T>(work: (client: PoolClient) => Promise<T>, last?: (client: PoolClient, result: T) => Promise<unknown>[]): Promise<T> {
     const client = await this.checkout();
-    const pipelined = (client as PoolClient & { pipeline?: boolean }).pipeline === true;
     let broken: Error | undefined;
     try {
       const begun = client.query('BEGIN');
-      if (pipelined) begun.catch(() => undefined);
-      else await begun;
+      begun.catch(() => undefined); // its failure is the work's first statement's too
       const result = await work(client);
       await begun;
-      if (pipelined) {
-        const closing = last?.(client, result) ?? [];
-        for (const statement of closing) statement.catch(() => undefined);
-        const committed = client.query('COMMIT');
-        committed.catch(() => undefined);
-        // A failed statement aborts the transaction: those behind it fail too (the first failure is
-        // thrown), and the COMMIT answers ROLLBACK. (So does it when the work caught a failure of its
-        // own and resolved, as before pipelining: what it resolved to stands.)
-        for (const statement of closing) await statement;
-        await committed;
-      } else {
-        for (const statement of last?.(client, result) ?? []) await statement;
-        await client.query('COMMIT');
-      }
+      const closing = last?.(client, result) ?? [];
+      for (const statement of closing) statement.catch(() => undefined);
+      const committed = client.query('COMMIT');
+      committed.catch(() => undefined);
+      // A failed statement aborts the transaction: those behind it fail too (the first failure is
+      // thrown), and the COMMIT answers ROLLBACK. (So it does when the work caught a failure of its
+      // own and resolved, as before pipelining: what it resolved to stands.)
+      for (const statement of closing) await statement;
+      await committed;
       return result;
     } catch (error) {
       if (connectionLost(error)) {
