@@ -44,7 +44,6 @@ async function session(world: ConnectWorld, id: string) {
   return (await world.api('get', `/api/v1/connect-sessions/${id}`)).body;
 }
 
-/** Disconnects the user's connection: the fake's one account per provider is then free for another user. */
 describe('callbacks that must not connect', () => {
   it('a replayed callback, cookie and all, is refused (invalid_state): the first connected, the replay changes nothing', async () => {
     const userId = await w.createUser();
