@@ -351,7 +351,7 @@ export class ConnectionsRepository {
   }
 
   /** Runs `work` in one transaction on one connection, `last`'s statements sent with its COMMIT (Sql.transaction). */
-  transaction<T>(work: (client: PoolClient) => Promise<T>, last?: (client: PoolClient, result: T) => Promise<unknown>[]): Promise<T> {
+  transaction<T>(work: (client: PoolClient) => Promise<T>, last?: (client: PoolClient) => Promise<unknown>[]): Promise<T> {
     return this.sql.transaction(work, last);
   }
 

@@ -87,7 +87,7 @@ export class Sql {
    * with the work's first statement, and the COMMIT with the last statements, without waiting for
    * their answers; a change and its records take two round trips instead of four.
    */
-  async transaction<T>(work: (client: PoolClient) => Promise<T>, last?: (client: PoolClient, result: T) => Promise<unknown>[]): Promise<T> {
+  async transaction<T>(work: (client: PoolClient) => Promise<T>, last?: (client: PoolClient) => Promise<unknown>[]): Promise<T> {
     const client = await this.checkout();
     let broken: Error | undefined;
     try {
@@ -95,7 +95,7 @@ export class Sql {
       begun.catch(() => undefined); // its failure is the work's first statement's too
       const result = await work(client);
       await begun;
-      const closing = last?.(client, result) ?? [];
+      const closing = last?.(client) ?? [];
       for (const statement of closing) statement.catch(() => undefined);
       const committed = client.query('COMMIT');
       committed.catch(() => undefined);
